@@ -1,0 +1,93 @@
+"""`amlfw catalogue validate`: checks beyond the schema. Pure over a loaded catalogue and tag-name lists."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.compile import regional_tag
+from reconciler.model import Catalogue
+
+# The two published service-tag files and the cloud each describes.
+SERVICE_TAG_FILES = {"AzureCloud": "ServiceTags_Public.json", "AzureUSGovernment": "ServiceTags_Gov.json"}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    entry_id: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.entry_id}: {self.message}"
+
+
+def tag_names_from_json(directory: Path) -> dict[str, frozenset[str]]:
+    """Tag names per cloud from Microsoft's weekly `ServiceTags_*.json` downloads found in `directory`."""
+    out: dict[str, frozenset[str]] = {}
+    for cloud, name in SERVICE_TAG_FILES.items():
+        path = directory / name
+        if path.is_file():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            out[cloud] = frozenset(str(v["name"]) for v in data.get("values", []))
+    return out
+
+
+def validate_catalogue(catalogue: Catalogue, tag_names: Mapping[str, frozenset[str]]) -> list[Problem]:
+    """Duplicates, service tag names and regional suffixes (for the clouds we have tag lists for)."""
+    problems: list[Problem] = []
+    seen: dict[tuple[str, str, str, str, str, str], str] = {}
+    for e in catalogue.entries:
+        for cloud in sorted(e.clouds):
+            for feature in sorted(e.features):
+                for spec in e.ports:
+                    key = (e.value.lower(), e.direction, cloud, feature, str(spec), e.apply_as)
+                    if key in seen and seen[key] != e.id:
+                        problems.append(Problem(e.id, f"duplicates {seen[key]} ({e.value} {spec} in {cloud}, "
+                                                      f"feature {feature})"))
+                    seen.setdefault(key, e.id)
+
+    lowered = {cloud: {n.lower(): n for n in names} for cloud, names in tag_names.items()}
+    regional: dict[str, dict[str, set[str]]] = {}
+    for cloud, names in tag_names.items():
+        by_base: dict[str, set[str]] = defaultdict(set)
+        for n in names:
+            base, _, suffix = n.partition(".")
+            if suffix:
+                by_base[base.lower()].add(suffix)
+        regional[cloud] = by_base
+    for e in catalogue.entries:
+        tags = []
+        if e.kind == "service_tag":
+            tags.append(e.value)
+        if e.fallback is not None:
+            tags.append(e.fallback.value)
+        for tag in tags:
+            for cloud in sorted(e.clouds & set(tag_names)):
+                problems.extend(_check_tag(e.id, tag, cloud, lowered[cloud], regional[cloud],
+                                           catalogue.region_suffixes(cloud)))
+    return problems
+
+
+def _check_tag(entry_id: str, tag: str, cloud: str, names: Mapping[str, str],
+               regional: Mapping[str, set[str]], regions: Mapping[str, str]) -> list[Problem]:
+    if tag.endswith(".{region}"):
+        base = tag[: -len(".{region}")]
+        suffixes = regional.get(base.lower())
+        if not suffixes:
+            return [Problem(entry_id, f"{base} has no regional tags ({base}.<Region>) in {cloud}")]
+        known = {s.lower() for s in suffixes}
+        resolved = [regional_tag(base, region, dict(regions)) for region in regions]
+        wrong = [r for r in resolved if r.partition(".")[2].lower() in known and r.partition(".")[2] not in suffixes]
+        if wrong:
+            return [Problem(entry_id, f"regional tag casing differs from Azure's in {cloud}: "
+                                      f"{', '.join(sorted(wrong)[:5])}")]
+        return []
+    canonical = names.get(tag.lower())
+    if canonical is None:
+        return [Problem(entry_id, f"unknown service tag {tag!r} in {cloud}")]
+    if canonical != tag:
+        return [Problem(entry_id, f"service tag {tag!r} is spelled {canonical!r} by Azure ({cloud})")]
+    return []

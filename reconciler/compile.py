@@ -1,0 +1,365 @@
+"""Compile a target (its workspaces and features) and a catalogue into the desired state. Pure.
+
+Rule types are chosen so that Azure Firewall accepts them:
+
+- service tags                        -> network rules, `destinationAddresses` (regional suffix in Azure's casing)
+- FQDNs and leading wildcards on web   -> application rules, `protocols` Http/Https with ports
+  ports (Http/Https, TCP 80/443)
+- FQDNs (no wildcard) on other ports  -> network rules with `destinationFqdns` (needs DNS proxy: a requirement)
+- wildcards on other ports            -> the entry's declared fallback service tag, with a warning
+- URL paths                           -> `targetUrls` + `terminateTLS` on Premium with TLS inspection;
+                                         otherwise the host only, with a "widened" warning
+- inbound service tags (apply_as route) -> routes with next hop Internet in the target's route table
+- inbound NSG items (apply_as nsg)    -> not a firewall rule: a warning and an allow-list row
+
+Per workspace the owned group holds two filter rule collections, `ws-<name>-net` and `ws-<name>-app`.
+Rule names derive from the destination, so they are stable across runs and independent of input order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from reconciler.config import Config, Target, Workspace
+from reconciler.errors import ConfigError
+from reconciler.model import (
+    AllowListRow,
+    ApplicationProtocol,
+    ApplicationRule,
+    Catalogue,
+    CompileWarning,
+    DesiredTarget,
+    Endpoint,
+    NetworkRule,
+    PortSpec,
+    Requirements,
+    Route,
+    RuleCollection,
+    RuleCollectionGroup,
+    RuleOrigin,
+)
+
+NAME_MAX = 80
+DESCRIPTION_MAX = 140
+COLLECTION_BASE_PRIORITY = 1000
+COLLECTION_STEP = 10
+_NAME_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
+# Service tags whose regional names use the lower-case region (`AzureCloud.eastus`); all others PascalCase.
+LOWERCASE_REGION_TAGS = frozenset({"azurecloud"})
+
+
+def regional_tag(base: str, region: str, suffixes: dict[str, str]) -> str:
+    """`Storage` + `westus2` -> `Storage.WestUS2`, in Azure's casing for that tag."""
+    if base.lower() in LOWERCASE_REGION_TAGS:
+        return f"{base}.{region}"
+    return f"{base}.{suffixes.get(region, region)}"
+
+
+def safe_name(raw: str, *, limit: int = NAME_MAX) -> str:
+    """An Azure-valid name (1-80 of `[A-Za-z0-9_.-]`, alphanumeric start, alphanumeric or `_` end).
+
+    Deterministic: a name that must be shortened keeps a hash of the full text, so two long names stay apart.
+    """
+    name = raw.replace("*", "star")
+    name = _NAME_BAD.sub("-", name).strip(".-")
+    name = re.sub(r"-{2,}", "-", name)
+    if len(name) > limit:
+        digest = hashlib.sha256(raw.encode()).hexdigest()[:8]
+        name = name[: limit - 9].rstrip(".-") + "-" + digest
+    name = name.rstrip(".-")
+    if not name or not name[0].isalnum():
+        name = "r" + name
+    return name[:limit]
+
+
+def collection_names(workspace: str) -> tuple[str, str]:
+    """(network collection, application collection) of a workspace."""
+    return safe_name(f"ws-{workspace}-net"), safe_name(f"ws-{workspace}-app")
+
+
+@dataclass
+class _RuleAcc:
+    """Accumulates one desired rule while entries are folded in."""
+
+    kind: str  # "net-tag" | "net-fqdn" | "app-fqdn" | "app-url"
+    destination: str
+    protocol: str = ""  # network rules: TCP/UDP/Any
+    ports: set[str] = field(default_factory=set)
+    app_protocols: set[ApplicationProtocol] = field(default_factory=set)
+    entry_ids: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _WorkspaceOut:
+    rules: dict[tuple[str, str, str], _RuleAcc] = field(default_factory=dict)
+    rows: list[AllowListRow] = field(default_factory=list)
+
+    def acc(self, kind: str, destination: str, protocol: str = "") -> _RuleAcc:
+        key = (kind, destination.lower() if kind != "net-tag" else destination, protocol)
+        if key not in self.rules:
+            self.rules[key] = _RuleAcc(kind=kind, destination=destination, protocol=protocol)
+        return self.rules[key]
+
+
+def compile_config(config: Config, catalogues: dict[str, Catalogue]) -> tuple[DesiredTarget, ...]:
+    """Compile every target of a configuration. `catalogues` maps version -> catalogue."""
+    return tuple(compile_target(t, catalogues[t.catalogue_version]) for t in config.targets)
+
+
+def select_entries(catalogue: Catalogue, cloud: str, features: Iterable[str]) -> list[Endpoint]:
+    """The catalogue entries a workspace with these features needs in this cloud (baseline always)."""
+    wanted = {"baseline", *features}
+    return [e for e in catalogue.entries if cloud in e.clouds and e.features & wanted]
+
+
+def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
+    warnings: set[CompileWarning] = set()
+    routes: dict[str, Route] = {}
+    origins: list[RuleOrigin] = []
+    rows: list[AllowListRow] = []
+    collections: list[RuleCollection] = []
+    needs_dns_proxy = False
+    needs_premium = False
+    suffixes = catalogue.region_suffixes(target.cloud)
+
+    def warn(code: str, entry: Endpoint | None, message: str, ws: Workspace | None = None) -> None:
+        warnings.add(CompileWarning(code, entry.id if entry else None, message, target.name, ws.name if ws else ""))
+
+    ordered = sorted(target.workspaces, key=lambda w: w.name.lower())
+    used_priorities: dict[int, str] = {}
+    for index, ws in enumerate(ordered):
+        out = _WorkspaceOut()
+        entries = sorted(select_entries(catalogue, target.cloud, ws.features), key=lambda e: e.id)
+        for entry in entries:
+            value = _resolve(target, ws, entry, entry.value, suffixes)
+            if entry.apply_as == "nsg":
+                warn("nsg-only", entry, f"{value} {_ports(entry.ports)} inbound is an NSG rule, not an Azure "
+                     "Firewall rule; amlfw lists it in the allow-list export only", ws)
+                out.rows.extend(_rows(target, ws, entry, value, entry.ports, "nsg"))
+                continue
+            if entry.apply_as == "route":
+                if target.route_table is None:
+                    warn("route-table-missing", entry, f"inbound route for {value} needs route_table in the "
+                         "configuration; no route is managed", ws)
+                    continue
+                name = safe_name(f"{target.route_prefix}{value}")
+                routes[name] = Route(name=name, address_prefix=value, next_hop_type="Internet")
+                out.rows.extend(_rows(target, ws, entry, value, entry.ports, "route"))
+                continue
+            if entry.kind == "service_tag":
+                for spec in entry.ports:
+                    proto = "TCP" if spec.protocol in ("Http", "Https") else spec.protocol
+                    acc = out.acc("net-tag", value, proto)
+                    acc.ports.add(spec.ports)
+                    acc.entry_ids.add(entry.id)
+                out.rows.extend(_rows(target, ws, entry, value, entry.ports, "network-rule"))
+                continue
+            if entry.kind == "url_path":
+                host = value.split("/", 1)[0]
+                if target.tier == "Premium" and target.tls_inspection:
+                    needs_premium = True
+                    acc = out.acc("app-url", value)
+                    enforced = "application-rule (URL, TLS inspection)"
+                else:
+                    acc = out.acc("app-fqdn", host)
+                    enforced = "application-rule (widened to host)"
+                    warn("url-widened", entry, f"{value} needs Azure Firewall Premium with TLS inspection for "
+                         f"URL filtering; allowing the whole host {host} instead", ws)
+                for spec in entry.ports:
+                    acc.app_protocols.add(ApplicationProtocol(spec.app_protocol, _port(spec)))
+                acc.entry_ids.add(entry.id)
+                out.rows.extend(_rows(target, ws, entry, value, entry.ports, enforced))
+                continue
+            # fqdn / wildcard_fqdn
+            web = [s for s in entry.ports if s.is_web and s.ports.isdigit()]
+            other = [s for s in entry.ports if s not in web]
+            if web:
+                acc = out.acc("app-fqdn", value)
+                for spec in web:
+                    acc.app_protocols.add(ApplicationProtocol(spec.app_protocol, int(spec.ports)))
+                acc.entry_ids.add(entry.id)
+                out.rows.extend(_rows(target, ws, entry, value, web, "application-rule"))
+            if not other:
+                continue
+            if entry.kind == "fqdn":
+                needs_dns_proxy = True
+                for spec in other:
+                    proto = "TCP" if spec.protocol in ("Http", "Https") else spec.protocol
+                    acc = out.acc("net-fqdn", value, proto)
+                    acc.ports.add(spec.ports)
+                    acc.entry_ids.add(entry.id)
+                out.rows.extend(_rows(target, ws, entry, value, other, "network-rule (FQDN, needs DNS proxy)"))
+            elif entry.fallback is not None:
+                tag = _resolve(target, ws, entry, entry.fallback.value, suffixes, service_tag=True)
+                warn("wildcard-fallback", entry, f"{value} on {_ports(other)} cannot be an Azure Firewall rule "
+                     f"(wildcards only work in application rules on HTTP/HTTPS); allowing the {tag} service tag "
+                     "on those ports instead", ws)
+                for spec in other:
+                    proto = "TCP" if spec.protocol in ("Http", "Https") else spec.protocol
+                    acc = out.acc("net-tag", tag, proto)
+                    acc.ports.add(spec.ports)
+                    acc.entry_ids.add(entry.id)
+                out.rows.extend(_rows(target, ws, entry, value, other, f"network-rule (fallback {tag})"))
+            else:
+                warn("not-expressible", entry, f"{value} on {_ports(other)} cannot be expressed in Azure Firewall "
+                     "and the catalogue declares no fallback; not allowed", ws)
+                out.rows.extend(_rows(target, ws, entry, value, other, "not enforced"))
+
+        net_name, app_name = collection_names(ws.name)
+        base = ws.priority if ws.priority is not None else COLLECTION_BASE_PRIORITY + COLLECTION_STEP * index
+        net_rules, app_rules = _build_rules(ws, out, target)
+        for coll_name, prio, rules in ((net_name, base, net_rules), (app_name, base + 1, app_rules)):
+            if not rules:
+                continue
+            if prio > 65000:
+                raise ConfigError(target.source_file, f"{ws.key}.priority",
+                                  f"rule collection priority {prio} would exceed 65000")
+            if prio in used_priorities:
+                raise ConfigError(target.source_file, f"{ws.key}.priority",
+                                  f"rule collection priority {prio} is already used by {used_priorities[prio]}")
+            used_priorities[prio] = coll_name
+            collections.append(RuleCollection(name=coll_name, priority=prio, action="Allow",
+                                               rules=tuple(r for r, _ in rules)))
+            origins.extend(RuleOrigin(coll_name, r.name, ws.name, ids) for r, ids in rules)
+        rows.extend(out.rows)
+
+    group = RuleCollectionGroup(
+        name=target.group_name,
+        priority=target.group_priority,
+        rule_collections=tuple(sorted(collections, key=lambda c: (c.priority, c.name))),
+    )
+    ip_groups = frozenset(g for ws in target.workspaces for g in ws.source_ip_groups)
+    return DesiredTarget(
+        target_name=target.name,
+        group=group,
+        routes=tuple(sorted(routes.values(), key=lambda r: r.name)),
+        requirements=Requirements(dns_proxy=needs_dns_proxy, premium=needs_premium, tls_inspection=needs_premium,
+                                  source_ip_groups=ip_groups),
+        origins=tuple(sorted(origins, key=lambda o: (o.collection, o.rule))),
+        allow_list=tuple(sorted(set(rows), key=_row_key)),
+        warnings=tuple(sorted(warnings, key=lambda w: (w.workspace, w.code, w.entry_id or "", w.message))),
+        catalogue_version=catalogue.version,
+    )
+
+
+def _row_key(r: AllowListRow) -> tuple[str, ...]:
+    return (r.workspace, r.direction, r.destination.lower(), r.protocol, r.port, r.entry_id, r.enforced_as)
+
+
+def _port(spec: PortSpec) -> int:
+    return int(spec.ports) if spec.ports.isdigit() else (80 if spec.app_protocol == "Http" else 443)
+
+
+def _ports(specs: Iterable[PortSpec]) -> str:
+    return ", ".join(str(s) for s in specs)
+
+
+def _resolve(target: Target, ws: Workspace, entry: Endpoint, value: str, suffixes: dict[str, str],
+             *, service_tag: bool | None = None) -> str:
+    is_tag = entry.kind == "service_tag" if service_tag is None else service_tag
+    if "{storage}" in value:
+        if ws.storage_account is None:
+            feats = ", ".join(sorted(entry.features))
+            raise ConfigError(target.source_file, f"{ws.key}.storage_account",
+                              f"required by feature {feats} (catalogue entry {entry.id}: {entry.value})")
+        value = value.replace("{storage}", ws.storage_account)
+    if is_tag and value.endswith(".{region}"):
+        value = regional_tag(value[: -len(".{region}")], ws.region, suffixes)
+    if "{region}" in value:
+        value = value.replace("{region}", ws.region)
+    return value
+
+
+def _rows(target: Target, ws: Workspace, entry: Endpoint, value: str, specs: Iterable[PortSpec],
+          enforced: str) -> list[AllowListRow]:
+    return [
+        AllowListRow(target=target.name, workspace=ws.name, destination=value, kind=entry.kind,
+                     protocol=s.protocol, port=s.ports, why=entry.purpose, entry_id=entry.id,
+                     direction=entry.direction, enforced_as=enforced)
+        for s in specs
+    ]
+
+
+def _description(entry_ids: Iterable[str]) -> str:
+    text = "amlfw: " + ", ".join(sorted(entry_ids))
+    if len(text) > DESCRIPTION_MAX:
+        text = text[: DESCRIPTION_MAX - 3].rstrip(", ") + "..."
+    return text
+
+
+def _port_sort(p: str) -> tuple[int, str]:
+    head = p.split("-")[0]
+    return (int(head) if head.isdigit() else -1, p)
+
+
+def _build_rules(ws: Workspace, out: _WorkspaceOut, target: Target
+                 ) -> tuple[list[tuple[NetworkRule | ApplicationRule, tuple[str, ...]]], ...]:
+    net: list[tuple[NetworkRule | ApplicationRule, tuple[str, ...]]] = []
+    app: list[tuple[NetworkRule | ApplicationRule, tuple[str, ...]]] = []
+    src = frozenset(ws.source_addresses)
+    groups = frozenset(ws.source_ip_groups)
+    for acc in out.rules.values():
+        ids = tuple(sorted(acc.entry_ids))
+        if acc.kind == "net-tag":
+            name = safe_name(f"tag-{acc.destination}-{acc.protocol.lower()}")
+            net.append((NetworkRule(name=name, ip_protocols=frozenset({acc.protocol}), source_addresses=src,
+                                    source_ip_groups=groups, destination_addresses=frozenset({acc.destination}),
+                                    destination_ports=frozenset(_merge_ports(acc.ports)),
+                                    description=_description(ids)), ids))
+        elif acc.kind == "net-fqdn":
+            name = safe_name(f"fqdn-{acc.destination}-{acc.protocol.lower()}")
+            net.append((NetworkRule(name=name, ip_protocols=frozenset({acc.protocol}), source_addresses=src,
+                                    source_ip_groups=groups, destination_fqdns=frozenset({acc.destination}),
+                                    destination_ports=frozenset(_merge_ports(acc.ports)),
+                                    description=_description(ids)), ids))
+        elif acc.kind == "app-fqdn":
+            name = safe_name(f"app-{acc.destination}")
+            app.append((ApplicationRule(name=name, protocols=frozenset(acc.app_protocols), source_addresses=src,
+                                        source_ip_groups=groups, target_fqdns=frozenset({acc.destination}),
+                                        description=_description(ids)), ids))
+        else:  # app-url
+            name = safe_name(f"url-{acc.destination}")
+            app.append((ApplicationRule(name=name, protocols=frozenset(acc.app_protocols), source_addresses=src,
+                                        source_ip_groups=groups, target_urls=frozenset({acc.destination}),
+                                        terminate_tls=True, description=_description(ids)), ids))
+    return _dedupe_names(net), _dedupe_names(app)
+
+
+def _merge_ports(ports: set[str]) -> list[str]:
+    """`*` swallows everything else; otherwise the distinct ports and ranges."""
+    if "*" in ports:
+        return ["*"]
+    return sorted(ports, key=_port_sort)
+
+
+def _dedupe_names(
+    rules: list[tuple[NetworkRule | ApplicationRule, tuple[str, ...]]],
+) -> list[tuple[NetworkRule | ApplicationRule, tuple[str, ...]]]:
+    """Sort by name; two destinations that sanitise to one name get a hash suffix each (deterministic)."""
+    by_name: dict[str, list[tuple[NetworkRule | ApplicationRule, tuple[str, ...]]]] = defaultdict(list)
+    for rule, ids in rules:
+        by_name[rule.name].append((rule, ids))
+    result = []
+    for name, items in by_name.items():
+        if len(items) == 1:
+            result.append(items[0])
+            continue
+        for rule, ids in items:
+            dest = ",".join(sorted(_destinations(rule)))
+            unique = safe_name(f"{name[:60]}-{hashlib.sha256(dest.encode()).hexdigest()[:8]}")
+            result.append((_rename(rule, unique), ids))
+    return sorted(result, key=lambda x: x[0].name)
+
+
+def _destinations(rule: NetworkRule | ApplicationRule) -> frozenset[str]:
+    if isinstance(rule, NetworkRule):
+        return rule.destination_addresses | rule.destination_fqdns
+    return rule.target_fqdns | rule.target_urls
+
+
+def _rename(rule: NetworkRule | ApplicationRule, name: str) -> NetworkRule | ApplicationRule:
+    return replace(rule, name=name)

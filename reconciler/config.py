@@ -1,0 +1,516 @@
+"""Load and validate amlfw configuration files.
+
+A file holds either one target (the keys below at the top level) or a fleet (`targets: [...]`, with an
+optional `defaults:` mapping merged into each target). Every error names the file, the key and the reason.
+
+    catalogue: azureml-2021.11          # optional: catalogue version (default: the newest)
+    cloud: AzureCloud                   # AzureCloud | AzureUSGovernment | AzureChinaCloud
+    arm_endpoint: https://...           # optional: overrides the cloud's Resource Manager endpoint
+    subscription_id: <uuid>
+    firewall_policy: {resource_group: rg-hub, name: fwpol-hub}
+    firewall: {tier: Standard, tls_inspection: false}     # optional: what the policy offers
+    rule_collection_group: {name: azureml-egress, priority: 300}
+    workspaces: [...]
+    route_table: {resource_group: rg-spoke, name: rt-aml-compute, route_prefix: amlfw-}   # optional
+    credential: {kind: default}         # optional: default | managed_identity | workload_identity
+    azure: {polling_interval: 30, retry_total: 3}          # optional SDK settings
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reconciler.errors import ConfigError
+from reconciler.model import CLOUDS, Catalogue
+
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# Azure's naming rule for firewall policies, rule collection groups, route tables and routes.
+AZURE_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$")
+RESOURCE_GROUP_RE = re.compile(r"^[-\w._()]{1,90}$")
+WORKSPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,32}$")
+STORAGE_RE = re.compile(r"^[a-z0-9]{3,24}$")
+IP_GROUP_ID_RE = re.compile(
+    r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-\w._()]{1,90}"
+    r"/providers/Microsoft\.Network/ipGroups/[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$",
+    re.IGNORECASE,
+)
+PRIORITY_MIN, PRIORITY_MAX = 100, 65000
+ALL_FEATURES = "all"
+TIERS = ("Basic", "Standard", "Premium")
+CREDENTIAL_KINDS = ("default", "managed_identity", "workload_identity")
+_AZURE_RANGES: dict[str, tuple[float, float]] = {
+    "polling_interval": (0, 600), "retry_total": (0, 20), "retry_backoff_max": (0, 600),
+    "connection_timeout": (0.1, 600), "read_timeout": (0.1, 3600), "write_attempts": (1, 50),
+    "write_backoff_initial": (0, 600), "write_backoff_max": (0, 3600), "write_timeout": (1, 86400),
+    "settle_poll": (0, 600),
+}
+
+_TARGET_KEYS = {
+    "name", "catalogue", "cloud", "arm_endpoint", "subscription_id", "firewall_policy", "firewall",
+    "rule_collection_group", "workspaces", "route_table", "credential", "azure", "limits",
+}
+_WORKSPACE_KEYS = {
+    "name", "region", "storage_account", "source_addresses", "source_ip_groups", "features", "priority",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceRef:
+    subscription_id: str
+    resource_group: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    name: str
+    region: str
+    features: frozenset[str]
+    storage_account: str | None = None
+    source_addresses: tuple[str, ...] = ()
+    source_ip_groups: tuple[str, ...] = ()
+    priority: int | None = None
+    key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AzureSettings:
+    """SDK settings (per-request retries for reads, LRO polling) and amlfw's own write retries."""
+
+    polling_interval: float = 30.0
+    retry_total: int = 3
+    retry_backoff_max: float = 60.0
+    connection_timeout: float = 30.0
+    read_timeout: float = 120.0
+    write_attempts: int = 8
+    write_backoff_initial: float = 2.0
+    write_backoff_max: float = 60.0
+    write_timeout: float = 1800.0
+    settle_poll: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSettings:
+    """Azure Firewall limits checked in pre-flight; they depend on the policy's age, so they are settings."""
+
+    max_group_bytes: int = 1_400_000  # documented 2 MB; about 1.4 MB usable in practice (research: PR #95557)
+    max_groups: int = 50  # 50 for policies created before July 2022; newer policies allow more
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialSettings:
+    kind: str = "default"
+    client_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    name: str
+    cloud: str
+    subscription_id: str
+    policy: ResourceRef
+    group_name: str
+    group_priority: int
+    workspaces: tuple[Workspace, ...]
+    catalogue_version: str
+    arm_endpoint: str | None = None
+    tier: str = "Standard"
+    tls_inspection: bool = False
+    route_table: ResourceRef | None = None
+    route_prefix: str = "amlfw-"
+    credential: CredentialSettings = field(default_factory=CredentialSettings)
+    azure: AzureSettings = field(default_factory=AzureSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    source_file: str = ""
+    key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: str
+    targets: tuple[Target, ...]
+
+
+CatalogueResolver = Callable[[str | None], Catalogue]
+
+
+class _Ctx:
+    """Where we are in the file, for error messages."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def fail(self, key: str, reason: str) -> ConfigError:
+        return ConfigError(self.file, key, reason)
+
+
+def read_yaml(path: Path) -> Any:
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(file, "", "cannot read file: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(file, "", "cannot read file: is a directory") from None
+    except PermissionError:
+        raise ConfigError(file, "", "cannot read file: permission denied") from None
+    except UnicodeDecodeError:
+        raise ConfigError(file, "", "cannot read file: not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(file, "", f"cannot read file: {exc.strerror or exc}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise ConfigError(file, "", f"YAML syntax error at {where}: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(file, "", f"YAML syntax error: {exc}") from None
+
+
+def load_config(path: str | Path, resolve_catalogue: CatalogueResolver) -> Config:
+    """Read, validate and normalise a configuration file. Raises ConfigError on any mistake."""
+    p = Path(path)
+    ctx = _Ctx(str(path))
+    raw = read_yaml(p)
+    if raw is None:
+        raise ctx.fail("", "the file is empty")
+    if not isinstance(raw, dict):
+        raise ctx.fail("", f"expected a mapping at the top level, got {_type(raw)}")
+    if "targets" in raw:
+        extra = set(raw) - {"targets", "defaults"}
+        if extra:
+            raise ctx.fail(sorted(extra)[0], "unknown key beside 'targets' (allowed: targets, defaults)")
+        defaults = raw.get("defaults") or {}
+        if not isinstance(defaults, dict):
+            raise ctx.fail("defaults", f"expected a mapping, got {_type(defaults)}")
+        items = raw["targets"]
+        if not isinstance(items, list) or not items:
+            raise ctx.fail("targets", "expected a non-empty list of targets")
+        targets = []
+        for i, item in enumerate(items):
+            key = f"targets[{i}]"
+            if not isinstance(item, dict):
+                raise ctx.fail(key, f"expected a mapping, got {_type(item)}")
+            targets.append(_target(ctx, key, {**defaults, **item}, resolve_catalogue))
+    else:
+        targets = [_target(ctx, "", raw, resolve_catalogue)]
+    _check_fleet(ctx, targets)
+    return Config(path=str(path), targets=tuple(targets))
+
+
+def _check_fleet(ctx: _Ctx, targets: list[Target]) -> None:
+    seen_names: dict[str, str] = {}
+    seen_groups: dict[tuple[str, str, str, str], str] = {}
+    seen_priorities: dict[tuple[str, str, str, int], str] = {}
+    for t in targets:
+        if t.name in seen_names:
+            raise ctx.fail(_k(t.key, "name"), f"duplicate target name {t.name!r} (also {seen_names[t.name]})")
+        seen_names[t.name] = t.key or "the top level"
+        pol = (t.policy.subscription_id.lower(), t.policy.resource_group.lower(), t.policy.name.lower())
+        gkey = (*pol, t.group_name.lower())
+        if gkey in seen_groups:
+            raise ctx.fail(
+                _k(t.key, "rule_collection_group.name"),
+                f"rule collection group {t.group_name!r} on policy {t.policy.name!r} is already owned by "
+                f"{seen_groups[gkey]}",
+            )
+        seen_groups[gkey] = t.key or "the top level"
+        pkey = (*pol, t.group_priority)
+        if pkey in seen_priorities:
+            raise ctx.fail(
+                _k(t.key, "rule_collection_group.priority"),
+                f"priority {t.group_priority} on policy {t.policy.name!r} is already used by {seen_priorities[pkey]}",
+            )
+        seen_priorities[pkey] = t.key or "the top level"
+
+
+def _k(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _type(value: object) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", int: "a number", float: "a number",
+            bool: "a boolean", type(None): "nothing"}.get(type(value), type(value).__name__)
+
+
+def _str(ctx: _Ctx, key: str, value: object, *, required: bool = True) -> str | None:
+    if value is None:
+        if required:
+            raise ctx.fail(key, "is required")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ctx.fail(key, f"expected a non-empty string, got {_type(value)}")
+    return value.strip()
+
+
+def _req_str(ctx: _Ctx, key: str, value: object) -> str:
+    s = _str(ctx, key, value)
+    assert s is not None
+    return s
+
+
+def _mapping(ctx: _Ctx, key: str, value: object, allowed: set[str], *, required: bool = True) -> dict[str, Any]:
+    if value is None:
+        if required:
+            raise ctx.fail(key, "is required")
+        return {}
+    if not isinstance(value, dict):
+        raise ctx.fail(key, f"expected a mapping, got {_type(value)}")
+    for k in value:
+        if k not in allowed:
+            raise ctx.fail(_k(key, str(k)), f"unknown key (allowed: {', '.join(sorted(allowed))})")
+    return value
+
+
+def _priority(ctx: _Ctx, key: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ctx.fail(key, f"expected an integer priority, got {_type(value)}")
+    if not PRIORITY_MIN <= value <= PRIORITY_MAX:
+        raise ctx.fail(key, f"priority {value} is outside {PRIORITY_MIN}-{PRIORITY_MAX}")
+    return value
+
+
+def _azure_name(ctx: _Ctx, key: str, value: object, what: str) -> str:
+    s = _req_str(ctx, key, value)
+    if not AZURE_NAME_RE.match(s):
+        raise ctx.fail(
+            key,
+            f"invalid {what} name {s!r}: 1-80 letters, digits, '_', '.', '-', starting with a letter or digit "
+            "and ending with a letter, digit or '_'",
+        )
+    return s
+
+
+def _rg(ctx: _Ctx, key: str, value: object) -> str:
+    s = _req_str(ctx, key, value)
+    if not RESOURCE_GROUP_RE.match(s) or s.endswith("."):
+        raise ctx.fail(key, f"invalid resource group name {s!r}")
+    return s
+
+
+def _subscription(ctx: _Ctx, key: str, value: object) -> str:
+    s = _req_str(ctx, key, str(value) if isinstance(value, int) else value)
+    if not UUID_RE.match(s):
+        raise ctx.fail(key, f"invalid subscription id {s!r}: expected a GUID")
+    return s.lower()
+
+
+def _target(ctx: _Ctx, key: str, raw: Mapping[str, Any], resolve_catalogue: CatalogueResolver) -> Target:
+    for k in raw:
+        if k not in _TARGET_KEYS:
+            raise ctx.fail(_k(key, str(k)), f"unknown key (allowed: {', '.join(sorted(_TARGET_KEYS))})")
+    cloud = _req_str(ctx, _k(key, "cloud"), raw.get("cloud"))
+    if cloud not in CLOUDS:
+        raise ctx.fail(_k(key, "cloud"), f"unknown cloud {cloud!r} (expected one of {', '.join(CLOUDS)})")
+    version = _str(ctx, _k(key, "catalogue"), raw.get("catalogue"), required=False)
+    try:
+        catalogue = resolve_catalogue(version)
+    except LookupError as exc:
+        raise ctx.fail(_k(key, "catalogue"), str(exc).strip("'\"")) from None
+
+    arm_endpoint = _str(ctx, _k(key, "arm_endpoint"), raw.get("arm_endpoint"), required=False)
+    if arm_endpoint is not None:
+        if not re.match(r"^https://[A-Za-z0-9.\-\[\]:]+(/.*)?$", arm_endpoint):
+            raise ctx.fail(
+                _k(key, "arm_endpoint"),
+                f"invalid endpoint {arm_endpoint!r}: must be an https:// URL (bearer tokens never travel over http)",
+            )
+        arm_endpoint = arm_endpoint.rstrip("/")
+    sub = _subscription(ctx, _k(key, "subscription_id"), raw.get("subscription_id"))
+
+    fp = _mapping(ctx, _k(key, "firewall_policy"), raw.get("firewall_policy"),
+                  {"resource_group", "name", "subscription_id"})
+    policy = ResourceRef(
+        subscription_id=_subscription(ctx, _k(key, "firewall_policy.subscription_id"), fp["subscription_id"])
+        if "subscription_id" in fp else sub,
+        resource_group=_rg(ctx, _k(key, "firewall_policy.resource_group"), fp.get("resource_group")),
+        name=_azure_name(ctx, _k(key, "firewall_policy.name"), fp.get("name"), "firewall policy"),
+    )
+    fw = _mapping(ctx, _k(key, "firewall"), raw.get("firewall"), {"tier", "tls_inspection"}, required=False)
+    tier = _str(ctx, _k(key, "firewall.tier"), fw.get("tier", "Standard"))
+    if tier not in TIERS:
+        raise ctx.fail(_k(key, "firewall.tier"), f"unknown tier {tier!r} (expected one of {', '.join(TIERS)})")
+    tls = fw.get("tls_inspection", False)
+    if not isinstance(tls, bool):
+        raise ctx.fail(_k(key, "firewall.tls_inspection"), f"expected true or false, got {_type(tls)}")
+    if tls and tier != "Premium":
+        raise ctx.fail(_k(key, "firewall.tls_inspection"), "TLS inspection needs tier: Premium")
+
+    rcg = _mapping(ctx, _k(key, "rule_collection_group"), raw.get("rule_collection_group"), {"name", "priority"})
+    group_name = _azure_name(ctx, _k(key, "rule_collection_group.name"), rcg.get("name"), "rule collection group")
+    group_priority = _priority(ctx, _k(key, "rule_collection_group.priority"), rcg.get("priority"))
+
+    route_table = None
+    route_prefix = "amlfw-"
+    if raw.get("route_table") is not None:
+        rt = _mapping(ctx, _k(key, "route_table"), raw.get("route_table"),
+                      {"resource_group", "name", "subscription_id", "route_prefix"})
+        route_table = ResourceRef(
+            subscription_id=_subscription(ctx, _k(key, "route_table.subscription_id"), rt["subscription_id"])
+            if "subscription_id" in rt else sub,
+            resource_group=_rg(ctx, _k(key, "route_table.resource_group"), rt.get("resource_group")),
+            name=_azure_name(ctx, _k(key, "route_table.name"), rt.get("name"), "route table"),
+        )
+        if "route_prefix" in rt:
+            route_prefix = _req_str(ctx, _k(key, "route_table.route_prefix"), rt["route_prefix"])
+            if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$", route_prefix):
+                raise ctx.fail(_k(key, "route_table.route_prefix"),
+                               f"invalid route name prefix {route_prefix!r}")
+
+    cred = _mapping(ctx, _k(key, "credential"), raw.get("credential"), {"kind", "client_id"}, required=False)
+    kind = _str(ctx, _k(key, "credential.kind"), cred.get("kind", "default"))
+    if kind not in CREDENTIAL_KINDS:
+        raise ctx.fail(_k(key, "credential.kind"),
+                       f"unknown credential kind {kind!r} (expected one of {', '.join(CREDENTIAL_KINDS)})")
+    client_id = _str(ctx, _k(key, "credential.client_id"), cred.get("client_id"), required=False)
+    az = _mapping(ctx, _k(key, "azure"), raw.get("azure"), set(_AZURE_RANGES), required=False)
+    defaults = AzureSettings()
+    az_values: dict[str, Any] = {}
+    for name, (lo, hi) in _AZURE_RANGES.items():
+        value = _number(ctx, _k(key, f"azure.{name}"), az.get(name, getattr(defaults, name)), lo, hi)
+        az_values[name] = int(value) if name in ("retry_total", "write_attempts") else value
+    azure = AzureSettings(**az_values)
+    lim = _mapping(ctx, _k(key, "limits"), raw.get("limits"), {"max_group_bytes", "max_groups"}, required=False)
+    lim_defaults = LimitSettings()
+    limits = LimitSettings(
+        max_group_bytes=int(_number(ctx, _k(key, "limits.max_group_bytes"),
+                                    lim.get("max_group_bytes", lim_defaults.max_group_bytes), 1024, 2_097_152)),
+        max_groups=int(_number(ctx, _k(key, "limits.max_groups"), lim.get("max_groups", lim_defaults.max_groups),
+                               1, 100)),
+    )
+
+    ws_raw = raw.get("workspaces")
+    if not isinstance(ws_raw, list) or not ws_raw:
+        raise ctx.fail(_k(key, "workspaces"), "expected a non-empty list of workspaces")
+    workspaces: list[Workspace] = []
+    seen: dict[str, int] = {}
+    for i, w in enumerate(ws_raw):
+        wkey = _k(key, f"workspaces[{i}]")
+        ws = _workspace(ctx, wkey, w, cloud, catalogue)
+        lowered = ws.name.lower()
+        if lowered in seen:
+            raise ctx.fail(_k(wkey, "name"), f"duplicate workspace name {ws.name!r} (also workspaces[{seen[lowered]}])")
+        seen[lowered] = i
+        workspaces.append(ws)
+
+    name = _str(ctx, _k(key, "name"), raw.get("name"), required=False) or (
+        f"{policy.subscription_id}/{policy.resource_group}/{policy.name}/{group_name}"
+    )
+    return Target(
+        name=name,
+        cloud=cloud,
+        subscription_id=sub,
+        policy=policy,
+        group_name=group_name,
+        group_priority=group_priority,
+        workspaces=tuple(workspaces),
+        catalogue_version=catalogue.version,
+        arm_endpoint=arm_endpoint,
+        tier=tier,
+        tls_inspection=tls,
+        route_table=route_table,
+        route_prefix=route_prefix,
+        credential=CredentialSettings(kind=kind, client_id=client_id),
+        azure=azure,
+        limits=limits,
+        source_file=ctx.file,
+        key=key,
+    )
+
+
+def _number(ctx: _Ctx, key: str, value: object, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ctx.fail(key, f"expected a number, got {_type(value)}")
+    if not lo <= value <= hi:
+        raise ctx.fail(key, f"{value} is outside {lo:g}-{hi:g}")
+    return float(value)
+
+
+def _workspace(ctx: _Ctx, key: str, raw: object, cloud: str, catalogue: Catalogue) -> Workspace:
+    w = _mapping(ctx, key, raw, _WORKSPACE_KEYS)
+    name = _req_str(ctx, _k(key, "name"), w.get("name"))
+    if not WORKSPACE_RE.match(name):
+        raise ctx.fail(_k(key, "name"), f"invalid workspace name {name!r}: 2-33 letters, digits, '-' or '_'")
+    region = _req_str(ctx, _k(key, "region"), w.get("region")).lower().replace(" ", "")
+    regions = catalogue.region_suffixes(cloud)
+    if region not in regions:
+        close = sorted(r for r in regions if r[:4] == region[:4])[:5]
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ctx.fail(_k(key, "region"), f"unknown region {region!r} for cloud {cloud}{hint}")
+    storage = _str(ctx, _k(key, "storage_account"), w.get("storage_account"), required=False)
+    if storage is not None and not STORAGE_RE.match(storage):
+        raise ctx.fail(_k(key, "storage_account"),
+                       f"invalid storage account name {storage!r}: 3-24 lower-case letters and digits")
+    addrs = _str_list(ctx, _k(key, "source_addresses"), w.get("source_addresses"))
+    for j, a in enumerate(addrs):
+        try:
+            net = ipaddress.ip_network(a, strict=True)
+        except ValueError as exc:
+            raise ctx.fail(_k(key, f"source_addresses[{j}]"), f"malformed address or CIDR {a!r}: {exc}") from None
+        if net.version != 4:
+            raise ctx.fail(_k(key, f"source_addresses[{j}]"),
+                           f"{a!r} is IPv6; Azure Firewall rules take IPv4 sources only")
+    groups = _str_list(ctx, _k(key, "source_ip_groups"), w.get("source_ip_groups"))
+    for j, g in enumerate(groups):
+        if not IP_GROUP_ID_RE.match(g):
+            raise ctx.fail(_k(key, f"source_ip_groups[{j}]"),
+                           f"invalid IP group id {g!r}: expected /subscriptions/<id>/resourceGroups/<rg>/"
+                           "providers/Microsoft.Network/ipGroups/<name>")
+    if not addrs and not groups:
+        raise ctx.fail(_k(key, "source_addresses"), "give source_addresses or source_ip_groups (or both)")
+    feats_raw = _str_list(ctx, _k(key, "features"), w.get("features"))
+    if not feats_raw:
+        raise ctx.fail(_k(key, "features"), "expected a non-empty list of features (or [all])")
+    known = catalogue.feature_names - {"baseline"}
+    features: set[str] = set()
+    for j, f in enumerate(feats_raw):
+        if f == ALL_FEATURES:
+            features |= known
+        elif f in known:
+            features.add(f)
+        else:
+            raise ctx.fail(_k(key, f"features[{j}]"),
+                           f"unknown feature {f!r} (expected one of {', '.join(sorted(known))}, or all)")
+    # implied features (e.g. arc_inference needs the training endpoints too)
+    changed = True
+    while changed:
+        changed = False
+        for f in list(features):
+            info = catalogue.feature(f)
+            for implied in info.implies if info else ():
+                if implied not in features:
+                    features.add(implied)
+                    changed = True
+    prio = w.get("priority")
+    priority = _priority(ctx, _k(key, "priority"), prio) if prio is not None else None
+    return Workspace(
+        name=name,
+        region=region,
+        features=frozenset(features),
+        storage_account=storage,
+        source_addresses=tuple(addrs),
+        source_ip_groups=tuple(groups),
+        priority=priority,
+        key=key,
+    )
+
+
+def _str_list(ctx: _Ctx, key: str, value: object) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ctx.fail(key, f"expected a list, got {_type(value)}")
+    out = []
+    for i, v in enumerate(value):
+        if not isinstance(v, str) or not v.strip():
+            raise ctx.fail(f"{key}[{i}]", f"expected a non-empty string, got {_type(v)}")
+        out.append(v.strip())
+    return out

@@ -1,0 +1,101 @@
+"""The error tree of amlfw.
+
+    AmlfwError
+    ├── UserError                 bad input: one line, exit 1, never a traceback
+    │   ├── ConfigError           a configuration file: "<file>:<key>: <reason>"
+    │   └── CatalogueError        the endpoint catalogue: "<file>:<key>: <reason>"
+    ├── PlanError                 the live state cannot be reconciled safely (foreign group clash, limits)
+    ├── PreflightError            a pre-flight check failed; the message names the fix
+    └── AzureError                an Azure call failed (defined in reconciler.azure.errors, which adds
+        ├── TransientAzureError   429, 5xx, 409 AnotherOperationInProgress, connection, LRO Failed: retried
+        ├── ConcurrentModification  412 or etag moved: re-observe and re-plan
+        ├── NotFoundError
+        └── AuthError             401/403: never retried
+
+The error type, not the call site, decides whether an operation is retried.
+"""
+
+from __future__ import annotations
+
+
+class AmlfwError(Exception):
+    """Base of every error amlfw raises on purpose."""
+
+
+class UserError(AmlfwError):
+    """A mistake in the user's input. Printed as one line; exit code 1."""
+
+    def __init__(self, file: str, key: str, reason: str) -> None:
+        self.file = file
+        self.key = key
+        self.reason = reason
+        super().__init__(f"{file}:{key}: {reason}" if key else f"{file}: {reason}")
+
+
+class ConfigError(UserError):
+    """A configuration file is unreadable or invalid."""
+
+
+class CatalogueError(UserError):
+    """The endpoint catalogue is unreadable or invalid."""
+
+
+class PlanError(AmlfwError):
+    """The live state cannot be reconciled without touching what amlfw does not own."""
+
+
+class PreflightError(AmlfwError):
+    """A pre-flight check failed; the message says how to fix it."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class AzureError(AmlfwError):
+    """An Azure Resource Manager call failed. Carries the status and ARM's request id."""
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        self.retry_after = retry_after
+        super().__init__(message)
+
+    def describe(self) -> str:
+        parts = [str(self)]
+        if self.status is not None:
+            parts.append(f"status={self.status}")
+        if self.code:
+            parts.append(f"code={self.code}")
+        if self.request_id:
+            parts.append(f"x-ms-request-id={self.request_id}")
+        return " ".join(parts)
+
+
+class TransientAzureError(AzureError):
+    """Worth retrying after a delay: throttling, another operation in progress, 5xx, network, LRO Failed."""
+
+    retryable = True
+
+
+class ConcurrentModificationError(AzureError):
+    """The resource changed since it was observed (412, or the etag moved): re-observe and re-plan."""
+
+
+class NotFoundError(AzureError):
+    """The resource does not exist."""
+
+
+class AuthError(AzureError):
+    """Authentication or authorisation failed; never retried."""

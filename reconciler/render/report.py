@@ -1,0 +1,218 @@
+"""Render the outcomes of a pass: terraform-like text, versioned JSON, Markdown. Pure functions of data."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from reconciler.plan import FORMAT_VERSION, CollectionChange, FieldChange, Outcome, TargetPlan
+
+_SIGN = {"add": "+", "create": "+", "remove": "-", "change": "~", "update": "~", "repair": "~", "none": " "}
+_COLOR = {"+": "\033[32m", "-": "\033[31m", "~": "\033[33m", "!": "\033[1;31m"}
+_RESET = "\033[0m"
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, tuple):
+        return "[" + ", ".join(json.dumps(x) for x in v) + "]"
+    if v is None:
+        return "(none)"
+    return json.dumps(v)
+
+
+def _field_lines(fields: Sequence[FieldChange], indent: str) -> list[str]:
+    return [f"{indent}{f.field}: {_fmt(f.before)} -> {_fmt(f.after)}" for f in fields]
+
+
+def _collection_lines(c: CollectionChange, indent: str) -> list[str]:
+    sign = _SIGN[c.action]
+    lines = [f"{indent}{sign} collection {c.collection}"]
+    lines += _field_lines(c.fields, indent + "    ")
+    for r in c.rules:
+        rs = _SIGN[r.action]
+        lines.append(f"{indent}    {rs} rule {r.rule} ({r.rule_type})")
+        lines += _field_lines(r.fields, indent + "        ")
+    return lines
+
+
+def _summary(plans: Sequence[TargetPlan]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for p in plans:
+        for k, v in p.counts.items():
+            total[k] = total.get(k, 0) + v
+    return total
+
+
+def render_text(outcomes: Sequence[Outcome], *, color: bool = False, applied: bool = False) -> str:
+    out: list[str] = []
+    for o in outcomes:
+        p = o.plan
+        head = f"target {o.target}: {o.status.replace('_', ' ')}"
+        if p is not None:
+            head += f"  (policy {p.policy_id}, catalogue {p.catalogue_version})"
+        out.append(head)
+        if p is not None:
+            if p.group_action != "none":
+                out.append(f"  {_SIGN[p.group_action]} rule collection group {p.group_name} ({p.group_action})")
+                out += _field_lines(p.group_fields, "      ")
+                for c in p.collections:
+                    out += _collection_lines(c, "      ")
+            for r in p.routes:
+                out.append(f"  {_SIGN[r.action]} route {r.route}")
+                out += _field_lines(r.fields, "      ")
+            for g in p.foreign_groups:
+                out.append(f"    foreign group {g.name} (priority {g.priority}, {g.collections} collections, "
+                           f"{g.rules} rules): not amlfw's, left alone")
+            for name in p.foreign_collections:
+                out.append(f"    foreign collection {name} in {p.group_name}: carried through unchanged")
+            for name in p.foreign_routes:
+                out.append(f"    foreign route {name}: left alone")
+            for n in p.notices:
+                out.append(f"  note: {n.message}")
+            for e in p.errors:
+                out.append(f"  ! error [{e.code}]: {e.message}")
+            counts = p.counts
+            if p.drift:
+                done = applied and o.status == "applied"
+                to = "" if done else " to"
+                out.append(
+                    f"  {'Applied' if done else 'Plan'}: {counts['rules_added']} rules{to} add, "
+                    f"{counts['rules_changed']}{to} change, {counts['rules_removed']}{to} remove; "
+                    f"{counts['collections_added']} collections{to} add, {counts['collections_removed']}{to} remove; "
+                    f"{counts['routes_added']} routes{to} add, {counts['routes_changed']}{to} change, "
+                    f"{counts['routes_removed']}{to} remove.")
+            elif o.status != "error":
+                out.append("  No changes: the owned rule collection group and routes match the configuration.")
+        if o.error and (p is None or not p.errors):
+            out.append(f"  ! error: {o.error}")
+        out.append("")
+    n_drift = sum(o.status == "drift" for o in outcomes)
+    n_err = sum(o.status == "error" for o in outcomes)
+    n_applied = sum(o.status == "applied" for o in outcomes)
+    out.append(f"{len(outcomes)} targets: {sum(o.status == 'in_sync' for o in outcomes)} in sync, "
+               f"{n_drift} drifted, {n_applied} applied, {n_err} failed.")
+    text = "\n".join(out) + "\n"
+    return _colorize(text) if color else text
+
+
+def _colorize(text: str) -> str:
+    lines = []
+    for line in text.split("\n"):
+        stripped = line.lstrip()
+        code = _COLOR.get(stripped[:1]) if stripped else None
+        lines.append(f"{code}{line}{_RESET}" if code else line)
+    return "\n".join(lines)
+
+
+def _fields(fields: Sequence[FieldChange]) -> list[dict[str, Any]]:
+    return [{"field": f.field, "before": list(f.before) if isinstance(f.before, tuple) else f.before,
+             "after": list(f.after) if isinstance(f.after, tuple) else f.after} for f in fields]
+
+
+def outcome_to_dict(o: Outcome) -> dict[str, Any]:
+    p = o.plan
+    doc: dict[str, Any] = {"target": o.target, "status": o.status, "error": o.error,
+                           "duration_ms": o.duration_ms}
+    if p is None:
+        return doc
+    doc.update({
+        "policy_id": p.policy_id,
+        "catalogue_version": p.catalogue_version,
+        "drift": p.drift,
+        "applyable": p.applyable,
+        "group": {"name": p.group_name, "action": p.group_action, "fields": _fields(p.group_fields)},
+        "changes": [
+            {"collection": c.collection, "action": c.action, "fields": _fields(c.fields),
+             "rules": [{"rule": r.rule, "rule_type": r.rule_type, "action": r.action, "fields": _fields(r.fields)}
+                       for r in c.rules]}
+            for c in p.collections
+        ],
+        "routes": [{"route": r.route, "action": r.action, "fields": _fields(r.fields)} for r in p.routes],
+        "counts": p.counts,
+        "foreign": {
+            "groups": [{"name": g.name, "priority": g.priority, "collections": g.collections, "rules": g.rules}
+                       for g in p.foreign_groups],
+            "collections": list(p.foreign_collections),
+            "routes": list(p.foreign_routes),
+        },
+        "errors": [{"code": e.code, "message": e.message} for e in p.errors],
+        "notices": [{"code": e.code, "message": e.message} for e in p.notices],
+        "warnings": [{"code": w.code, "entry_id": w.entry_id, "workspace": w.workspace, "message": w.message}
+                     for w in p.warnings],
+        "applied": {"group_written": o.group_written, "routes_written": o.routes_written, "retries": o.retries},
+    })
+    return doc
+
+
+def render_json(outcomes: Sequence[Outcome], *, mode: str, generated_at: str | None = None) -> str:
+    plans = [o.plan for o in outcomes if o.plan is not None]
+    doc = {
+        "format_version": FORMAT_VERSION,
+        "mode": mode,
+        "generated_at": generated_at,
+        "summary": {
+            "targets": len(outcomes),
+            "in_sync": sum(o.status == "in_sync" for o in outcomes),
+            "drift": sum(o.status == "drift" for o in outcomes),
+            "applied": sum(o.status == "applied" for o in outcomes),
+            "errors": sum(o.status == "error" for o in outcomes),
+            **_summary(plans),
+        },
+        "targets": [outcome_to_dict(o) for o in outcomes],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(outcomes: Sequence[Outcome], *, mode: str) -> str:
+    lines = [f"## amlfw {mode} report", ""]
+    lines.append("| target | status | rules +/~/- | collections +/- | routes +/~/- | errors |")
+    lines.append("|---|---|---|---|---|---|")
+    for o in outcomes:
+        c = o.plan.counts if o.plan else {}
+        errs = len(o.plan.errors) if o.plan else (1 if o.error else 0)
+        lines.append(
+            f"| `{_md_escape(o.target)}` | {o.status.replace('_', ' ')} | "
+            f"{c.get('rules_added', 0)}/{c.get('rules_changed', 0)}/{c.get('rules_removed', 0)} | "
+            f"{c.get('collections_added', 0)}/{c.get('collections_removed', 0)} | "
+            f"{c.get('routes_added', 0)}/{c.get('routes_changed', 0)}/{c.get('routes_removed', 0)} | {errs} |")
+    for o in outcomes:
+        p = o.plan
+        lines += ["", f"### `{_md_escape(o.target)}`", ""]
+        if p is None:
+            lines.append(f"**Error:** {_md_escape(o.error or 'unknown')}")
+            continue
+        lines.append(f"Policy `{p.policy_id}`, group `{p.group_name}` ({p.group_action}), "
+                     f"catalogue `{p.catalogue_version}`.")
+        rows = []
+        for ch in p.collections:
+            if ch.fields or not ch.rules:
+                detail = "; ".join(f"{f.field}: {_fmt(f.before)} → {_fmt(f.after)}" for f in ch.fields)
+                rows.append((ch.action, ch.collection, "", detail))
+            for r in ch.rules:
+                detail = "; ".join(f"{f.field}: {_fmt(f.before)} → {_fmt(f.after)}" for f in r.fields)
+                rows.append((r.action, ch.collection, r.rule, detail))
+        for rc in p.routes:
+            detail = "; ".join(f"{f.field}: {_fmt(f.before)} → {_fmt(f.after)}" for f in rc.fields)
+            rows.append((rc.action, "(route)", rc.route, detail))
+        if rows:
+            lines += ["", "| change | collection | rule / route | detail |", "|---|---|---|---|"]
+            lines += [f"| {a} | `{_md_escape(c)}` | `{_md_escape(r)}` | {_md_escape(d)} |" for a, c, r, d in rows]
+        else:
+            lines.append("")
+            lines.append("No changes.")
+        if p.foreign_groups:
+            lines += ["", "Foreign groups (left alone): " + ", ".join(f"`{g.name}` ({g.priority})"
+                                                                     for g in p.foreign_groups)]
+        for e in p.errors:
+            lines += ["", f"> **Error `{e.code}`:** {_md_escape(e.message)}"]
+        if p.warnings:
+            lines += ["", "<details><summary>Warnings</summary>", ""]
+            lines += [f"- `{w.code}` {('`' + w.entry_id + '`') if w.entry_id else ''}: {_md_escape(w.message)}"
+                      for w in p.warnings]
+            lines += ["", "</details>"]
+    return "\n".join(lines) + "\n"
