@@ -1,0 +1,130 @@
+"""One place that builds Azure clients: credential, cloud endpoints, retry and polling settings."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from azure.core import AzureClouds
+from azure.core.credentials import TokenCredential
+from azure.core.pipeline import PipelineResponse
+from azure.identity import (
+    AzureAuthorityHosts,
+    DefaultAzureCredential,
+    ManagedIdentityCredential,
+    WorkloadIdentityCredential,
+)
+from azure.mgmt.network import NetworkManagementClient
+from azure.mgmt.resource.resources import ResourceManagementClient
+
+from reconciler.config import Target
+
+CLOUD_SETTINGS = {
+    "AzureCloud": AzureClouds.AZURE_PUBLIC_CLOUD,
+    "AzureUSGovernment": AzureClouds.AZURE_US_GOVERNMENT,
+    "AzureChinaCloud": AzureClouds.AZURE_CHINA_CLOUD,
+}
+AUTHORITIES = {
+    "AzureCloud": AzureAuthorityHosts.AZURE_PUBLIC_CLOUD,
+    "AzureUSGovernment": AzureAuthorityHosts.AZURE_GOVERNMENT,
+    "AzureChinaCloud": AzureAuthorityHosts.AZURE_CHINA,
+}
+# Resource Manager endpoint and token scope per cloud (the SDK's own table: azure.mgmt.core.tools).
+ENDPOINTS = {
+    "AzureCloud": ("https://management.azure.com", "https://management.azure.com/.default"),
+    "AzureUSGovernment": ("https://management.usgovcloudapi.net",
+                          "https://management.core.usgovcloudapi.net/.default"),
+    "AzureChinaCloud": ("https://management.chinacloudapi.cn", "https://management.chinacloudapi.cn/.default"),
+}
+
+ResponseHook = Callable[[str, int, dict[str, str]], None]
+"""Called for every HTTP response: (method, status, selected headers). Feeds metrics and throttle budgets."""
+
+_HOOK_HEADERS = ("x-ms-ratelimit-remaining-subscription-reads", "x-ms-ratelimit-remaining-subscription-writes",
+                 "x-ms-ratelimit-remaining-subscription-deletes", "retry-after", "x-ms-request-id")
+
+_credentials: dict[tuple[str, str, str | None], TokenCredential] = {}
+_credentials_lock = threading.Lock()
+
+
+def credential_for(target: Target) -> TokenCredential:
+    """A credential per (cloud, kind, client id), shared across targets so tokens are cached once."""
+    key = (target.cloud, target.credential.kind, target.credential.client_id)
+    with _credentials_lock:
+        cred = _credentials.get(key)
+        if cred is None:
+            cred = _make_credential(target)
+            _credentials[key] = cred
+        return cred
+
+
+def _make_credential(target: Target) -> TokenCredential:
+    kind, client_id = target.credential.kind, target.credential.client_id
+    if kind == "managed_identity":
+        return ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
+    if kind == "workload_identity":
+        # tenant, client id and token file come from AZURE_* variables set by the workload identity webhook
+        kwargs: dict[str, Any] = {"authority": AUTHORITIES[target.cloud]}
+        if client_id:
+            kwargs["client_id"] = client_id
+        return WorkloadIdentityCredential(**kwargs)
+    kwargs = {"authority": AUTHORITIES[target.cloud]}
+    if client_id:
+        kwargs["managed_identity_client_id"] = client_id
+        kwargs["workload_identity_client_id"] = client_id
+    return DefaultAzureCredential(**kwargs)
+
+
+def endpoint_and_scope(target: Target) -> tuple[str, str]:
+    base, scope = ENDPOINTS[target.cloud]
+    return (target.arm_endpoint or base), scope
+
+
+@dataclass
+class ArmClients:
+    network: NetworkManagementClient
+    resources: ResourceManagementClient
+
+    def close(self) -> None:
+        self.network.close()
+        self.resources.close()
+
+    def __enter__(self) -> ArmClients:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def build_clients(target: Target, subscription_id: str | None = None, *,
+                  on_response: ResponseHook | None = None,
+                  credential: TokenCredential | None = None) -> ArmClients:
+    """Network and resource clients for a target's cloud (or its arm_endpoint override)."""
+    base_url, scope = endpoint_and_scope(target)
+    settings = target.azure
+    common: dict[str, Any] = {
+        "base_url": base_url,
+        "credential_scopes": [scope],
+        "cloud_setting": CLOUD_SETTINGS[target.cloud],
+        "retry_total": settings.retry_total,
+        "retry_backoff_max": settings.retry_backoff_max,
+        "connection_timeout": settings.connection_timeout,
+        "read_timeout": settings.read_timeout,
+        "user_agent": "amlfw",
+    }
+    if on_response is not None:
+        hook = on_response
+
+        def _raw_response_hook(response: PipelineResponse[Any, Any]) -> None:
+            http = response.http_response
+            headers = {h: str(http.headers[h]) for h in _HOOK_HEADERS if h in http.headers}
+            hook(str(response.http_request.method), int(http.status_code), headers)
+
+        common["raw_response_hook"] = _raw_response_hook
+    cred = credential or credential_for(target)
+    sub = subscription_id or target.subscription_id
+    network = NetworkManagementClient(cred, sub, polling_interval=settings.polling_interval, **common)
+    resources = ResourceManagementClient(cred, sub, **common)
+    return ArmClients(network=network, resources=resources)

@@ -1,0 +1,136 @@
+"""Read the live state of a target through the SDK and return it as frozen model values.
+
+A pass reads the policy (one GET) and its rule collection groups (one LIST, following nextLink); the route
+table is one more GET when the target manages routes. Pre-flight facts (resource group, provider
+registration, IP groups) are read only before a write, or when the policy is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from reconciler.arm import group_from_arm, route_from_arm
+from reconciler.azure.clients import ArmClients
+from reconciler.azure.errors import translated
+from reconciler.config import ResourceRef, Target
+from reconciler.errors import NotFoundError
+from reconciler.plan import ObservedGroup, ObservedPolicy
+
+
+def _wire(model: Any) -> dict[str, Any]:
+    """SDK model -> wire JSON (camelCase), the only shape that leaves this package."""
+    as_dict = getattr(model, "as_dict", None)
+    data = as_dict() if callable(as_dict) else dict(model)
+    assert isinstance(data, dict)
+    return data
+
+
+def observed_group(raw: Mapping[str, Any], etag_header: str | None = None) -> ObservedGroup:
+    props = raw.get("properties") or {}
+    return ObservedGroup(
+        group=group_from_arm(raw),
+        etag=str(raw.get("etag") or etag_header or "") or None,
+        provisioning_state=str(props.get("provisioningState")) if props.get("provisioningState") else None,
+        size=str(props.get("size")) if props.get("size") else None,
+    )
+
+
+class AzureReader:
+    """Reads for one target. Never writes."""
+
+    def __init__(self, target: Target, clients: ArmClients) -> None:
+        self.target = target
+        self.clients = clients
+        self.policy = target.policy
+
+    def observe(self) -> ObservedPolicy:
+        t, p = self.target, self.policy
+        net = self.clients.network
+        try:
+            with translated(f"GET firewall policy {p.name}"):
+                policy = _wire(net.firewall_policies.get(p.resource_group, p.name))
+        except NotFoundError:
+            rg_exists, provider = self.account_facts()
+            return ObservedPolicy(exists=False, resource_group_exists=rg_exists, network_provider_state=provider)
+        props = policy.get("properties") or {}
+        sku = props.get("sku") or {}
+        dns = props.get("dnsSettings") or {}
+        transport = props.get("transportSecurity") or {}
+        with translated(f"LIST rule collection groups of {p.name}"):
+            groups = [observed_group(_wire(g)) for g in
+                      net.firewall_policy_rule_collection_groups.list(p.resource_group, p.name)]
+        owned = next((g for g in groups if g.group.name.lower() == t.group_name.lower()), None)
+        foreign = tuple(g for g in groups if g is not owned)
+        routes = None
+        route_table_exists = None
+        if t.route_table is not None:
+            routes, route_table_exists = self.observe_routes(t.route_table)
+        return ObservedPolicy(
+            exists=True,
+            tier=str(sku.get("tier") or "Standard"),
+            dns_proxy=bool(dns.get("enableProxy") or False),
+            tls_inspection=bool((transport.get("certificateAuthority") or {}).get("keyVaultSecretId")
+                                or transport.get("certificateAuthority")),
+            provisioning_state=str(props.get("provisioningState")) if props.get("provisioningState") else None,
+            etag=str(policy.get("etag")) if policy.get("etag") else None,
+            owned=owned,
+            foreign=foreign,
+            group_count=len(groups),
+            routes=routes,
+            route_table_exists=route_table_exists,
+        )
+
+    def observe_routes(self, table: ResourceRef) -> tuple[tuple[Any, ...] | None, bool]:
+        try:
+            with translated(f"GET route table {table.name}"):
+                rt = _wire(self.clients.network.route_tables.get(table.resource_group, table.name))
+        except NotFoundError:
+            return None, False
+        routes = (rt.get("properties") or {}).get("routes") or []
+        return tuple(sorted((route_from_arm(r) for r in routes), key=lambda r: r.name)), True
+
+    def get_group(self) -> ObservedGroup | None:
+        p = self.policy
+        try:
+            with translated(f"GET rule collection group {self.target.group_name}"):
+                raw = self.clients.network.firewall_policy_rule_collection_groups.get(
+                    p.resource_group, p.name, self.target.group_name)
+        except NotFoundError:
+            return None
+        return observed_group(_wire(raw))
+
+    def policy_state(self) -> str | None:
+        p = self.policy
+        with translated(f"GET firewall policy {p.name}"):
+            policy = _wire(self.clients.network.firewall_policies.get(p.resource_group, p.name))
+        state = (policy.get("properties") or {}).get("provisioningState")
+        return str(state) if state else None
+
+    def account_facts(self) -> tuple[bool, str | None]:
+        """Does the policy's resource group exist, and is Microsoft.Network registered?"""
+        res = self.clients.resources
+        with translated(f"HEAD resource group {self.policy.resource_group}"):
+            rg_exists = bool(res.resource_groups.check_existence(self.policy.resource_group))
+        with translated("GET provider Microsoft.Network"):
+            provider = _wire(res.providers.get("Microsoft.Network"))
+        state = provider.get("registrationState")
+        return rg_exists, str(state) if state else None
+
+    def missing_ip_groups(self, ids: Iterable[str]) -> tuple[str, ...]:
+        missing = []
+        for rid in sorted(set(ids)):
+            parts = rid.split("/")
+            sub, rg, name = parts[2], parts[4], parts[-1]
+            try:
+                with translated(f"GET IP group {name}"):
+                    if sub.lower() == self.target.subscription_id.lower():
+                        self.clients.network.ip_groups.get(rg, name)
+                    else:
+                        from reconciler.azure.clients import build_clients
+
+                        with build_clients(self.target, sub) as other:
+                            other.network.ip_groups.get(rg, name)
+            except NotFoundError:
+                missing.append(rid)
+        return tuple(missing)
