@@ -16,6 +16,7 @@ Writes two files next to this script (or into ``--out``):
     ``centralfrance`` for ``FranceCentral``; a workspace's ARM location is ``francecentral``).
     The suffix for a region is the one most tags use (``AzureCloud.<region>`` is spelt in lower
     case and staging variants such as ``Storage.EastUS2Stage`` exist; the majority is canonical).
+    A region with no regional tag but ``AzureCloud.<region>`` keeps its lower-case name.
     There is no China JSON: ``AzureChinaCloud`` is the hand list ``CHINA_REGIONS`` below.
 
 ``service-tag-names.yaml``
@@ -78,19 +79,19 @@ def region_suffixes(document: dict[str, Any]) -> dict[str, str]:
         if not region or "." not in name:
             continue
         suffix = name.split(".", 1)[1]
-        # AzureCloud.<region> uses the lower-case region itself; it would win nothing but a tie.
-        if suffix == region:
-            continue
-        votes[region][suffix] += 1
+        # AzureCloud.<region> uses the lower-case region itself: it only counts when a region has no
+        # other regional tag (brazilne, northeurope2 have nothing but AzureCloud.<region>).
+        votes[region][suffix] += 0 if suffix == region else 1
     mapping: dict[str, str] = {}
     for region, counter in votes.items():
-        # most_common is stable for ties only by insertion order; sort for determinism.
+        # Highest count wins; ties broken by name so the output is deterministic.
         best = sorted(counter.items(), key=lambda item: (-item[1], item[0]))[0][0]
         mapping[region] = best
     # Aliases: the ARM location name is the lower-cased suffix (francecentral), which differs
     # from a few abbreviated JSON region tokens (centralfrance, brazilse, norwaye, ...).
     for suffix in list(mapping.values()):
-        mapping.setdefault(suffix.lower(), suffix)
+        if suffix != suffix.lower():
+            mapping.setdefault(suffix.lower(), suffix)
     return dict(sorted(mapping.items()))
 
 
