@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,13 +46,17 @@ ResponseHook = Callable[[str, int, dict[str, str]], None]
 _HOOK_HEADERS = ("x-ms-ratelimit-remaining-subscription-reads", "x-ms-ratelimit-remaining-subscription-writes",
                  "x-ms-ratelimit-remaining-subscription-deletes", "retry-after", "x-ms-request-id")
 
-_credentials: dict[tuple[str, str, str | None], TokenCredential] = {}
+_credentials: dict[tuple[str, ...], TokenCredential] = {}
 _credentials_lock = threading.Lock()
+_IDENTITY_ENV = ("IDENTITY_ENDPOINT", "MSI_ENDPOINT", "AZURE_CLIENT_ID", "AZURE_TENANT_ID",
+                 "AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST")
 
 
 def credential_for(target: Target) -> TokenCredential:
-    """A credential per (cloud, kind, client id), shared across targets so tokens are cached once."""
-    key = (target.cloud, target.credential.kind, target.credential.client_id)
+    """A credential per (cloud, kind, client id, identity environment), shared across targets so tokens are
+    cached once per identity."""
+    env = tuple(os.environ.get(v, "") for v in _IDENTITY_ENV)
+    key = (target.cloud, target.credential.kind, target.credential.client_id or "", *env)
     with _credentials_lock:
         cred = _credentials.get(key)
         if cred is None:

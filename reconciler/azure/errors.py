@@ -98,9 +98,9 @@ def translate(exc: BaseException, action: str) -> AzureError:
         rid = _header(exc, "x-ms-request-id")
         kw: dict[str, Any] = {"status": status, "code": code, "request_id": rid, "retry_after": _retry_after(exc)}
         msg = f"{action}: {_message(exc)}"
-        text = str(exc).lower()
-        if "operation failed or canceled" in text or "operation failed" in text and status in (200, None):
-            return TransientAzureError(f"{action}: the long-running operation ended Failed", **kw)
+        if status is not None and 200 <= status < 300:
+            # a 2xx carrying an error is a long-running operation that ended Failed or Canceled
+            return TransientAzureError(f"{action}: the long-running operation ended Failed: {_message(exc)}", **kw)
         if status in (401, 403):
             return AuthError(msg, **kw)
         if status == 404:
