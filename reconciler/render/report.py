@@ -74,14 +74,7 @@ def render_text(outcomes: Sequence[Outcome], *, color: bool = False, applied: bo
                 out.append(f"  ! error [{e.code}]: {e.message}")
             counts = p.counts
             if p.drift:
-                done = applied and o.status == "applied"
-                to = "" if done else " to"
-                out.append(
-                    f"  {'Applied' if done else 'Plan'}: {counts['rules_added']} rules{to} add, "
-                    f"{counts['rules_changed']}{to} change, {counts['rules_removed']}{to} remove; "
-                    f"{counts['collections_added']} collections{to} add, {counts['collections_removed']}{to} remove; "
-                    f"{counts['routes_added']} routes{to} add, {counts['routes_changed']}{to} change, "
-                    f"{counts['routes_removed']}{to} remove.")
+                out.append("  " + _count_line(counts, done=applied and o.status == "applied"))
             elif o.status != "error":
                 out.append("  No changes: the owned rule collection group and routes match the configuration.")
         if o.error and (p is None or not p.errors):
@@ -90,10 +83,26 @@ def render_text(outcomes: Sequence[Outcome], *, color: bool = False, applied: bo
     n_drift = sum(o.status == "drift" for o in outcomes)
     n_err = sum(o.status == "error" for o in outcomes)
     n_applied = sum(o.status == "applied" for o in outcomes)
-    out.append(f"{len(outcomes)} targets: {sum(o.status == 'in_sync' for o in outcomes)} in sync, "
+    out.append(f"{_n(len(outcomes), 'target')}: {sum(o.status == 'in_sync' for o in outcomes)} in sync, "
                f"{n_drift} drifted, {n_applied} applied, {n_err} failed.")
     text = "\n".join(out) + "\n"
     return _colorize(text) if color else text
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _count_line(c: dict[str, int], *, done: bool) -> str:
+    if done:
+        return (f"Applied: {_n(c['rules_added'], 'rule')} added, {c['rules_changed']} changed, "
+                f"{c['rules_removed']} removed; {_n(c['collections_added'], 'collection')} added, "
+                f"{c['collections_removed']} removed; {_n(c['routes_added'], 'route')} added, "
+                f"{c['routes_changed']} changed, {c['routes_removed']} removed.")
+    return (f"Plan: {_n(c['rules_added'], 'rule')} to add, {c['rules_changed']} to change, "
+            f"{c['rules_removed']} to remove; {_n(c['collections_added'], 'collection')} to add, "
+            f"{c['collections_removed']} to remove; {_n(c['routes_added'], 'route')} to add, "
+            f"{c['routes_changed']} to change, {c['routes_removed']} to remove.")
 
 
 def _colorize(text: str) -> str:
