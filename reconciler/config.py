@@ -14,6 +14,9 @@ optional `defaults:` mapping merged into each target). Every error names the fil
     route_table: {resource_group: rg-spoke, name: rt-aml-compute, route_prefix: amlfw-}   # optional
     credential: {kind: default}         # optional: default | managed_identity | workload_identity
     azure: {polling_interval: 30, retry_total: 3}          # optional SDK settings
+
+Either form may also have a top-level `daemon:` section (interval, listen address, HA lease...), read and
+validated by `reconciler.daemon` only when `amlfw reconcile` runs as a daemon; see docs/operations.md.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ IP_GROUP_ID_RE = re.compile(
     re.IGNORECASE,
 )
 PRIORITY_MIN, PRIORITY_MAX = 100, 65000
+DAEMON_KEY = "daemon"  # top-level section for the daemon (see reconciler.daemon); not part of any target
 ALL_FEATURES = "all"
 TIERS = ("Basic", "Standard", "Premium")
 CREDENTIAL_KINDS = ("default", "managed_identity", "workload_identity")
@@ -184,10 +188,12 @@ def load_config(path: str | Path, resolve_catalogue: CatalogueResolver) -> Confi
         raise ctx.fail("", "the file is empty")
     if not isinstance(raw, dict):
         raise ctx.fail("", f"expected a mapping at the top level, got {_type(raw)}")
+    # `daemon:` configures `amlfw reconcile` without --once; reconciler.daemon validates it
+    raw = {k: v for k, v in raw.items() if k != DAEMON_KEY}
     if "targets" in raw:
         extra = set(raw) - {"targets", "defaults"}
         if extra:
-            raise ctx.fail(sorted(extra)[0], "unknown key beside 'targets' (allowed: targets, defaults)")
+            raise ctx.fail(sorted(extra)[0], "unknown key beside 'targets' (allowed: targets, defaults, daemon)")
         defaults = raw.get("defaults") or {}
         if not isinstance(defaults, dict):
             raise ctx.fail("defaults", f"expected a mapping, got {_type(defaults)}")
