@@ -113,11 +113,28 @@ def _list(d: Mapping[str, Any], key: str) -> list[str]:
     return [str(x) for x in v]
 
 
+# The wire fields the model carries. A rule that sets any other field (sourceGeoLocations, httpHeadersToInsert,
+# sourceKubeSelectorGroups, ...) is kept whole as an OpaqueRule, so carrying it through a PUT never drops it.
+_NETWORK_KEYS = frozenset({
+    "ruleType", "name", "description", "ipProtocols", "sourceAddresses", "sourceIpGroups", "destinationAddresses",
+    "destinationIpGroups", "destinationFqdns", "destinationPorts",
+})
+_APPLICATION_KEYS = frozenset({
+    "ruleType", "name", "description", "protocols", "sourceAddresses", "sourceIpGroups", "targetFqdns", "targetUrls",
+    "fqdnTags", "webCategories", "destinationAddresses", "terminateTLS",
+})
+
+
+def _modelled(raw: Mapping[str, Any], known: frozenset[str]) -> bool:
+    """True when every field the rule sets is one the model carries (server defaults such as [] do not count)."""
+    return all(k in known or v is None or v is False or v == "" or v == [] or v == {} for k, v in raw.items())
+
+
 def rule_from_arm(raw: Mapping[str, Any]) -> Rule:
     rtype = str(raw.get("ruleType", ""))
     name = str(raw.get("name", ""))
     description = str(raw.get("description") or "")
-    if rtype == "NetworkRule":
+    if rtype == "NetworkRule" and _modelled(raw, _NETWORK_KEYS):
         return NetworkRule(
             name=name,
             ip_protocols=frozenset(_list(raw, "ipProtocols")),
@@ -129,7 +146,7 @@ def rule_from_arm(raw: Mapping[str, Any]) -> Rule:
             destination_ports=frozenset(_list(raw, "destinationPorts")),
             description=description,
         )
-    if rtype == "ApplicationRule":
+    if rtype == "ApplicationRule" and _modelled(raw, _APPLICATION_KEYS):
         protocols = frozenset(
             ApplicationProtocol(str(p.get("protocolType", "")), int(p.get("port") or 0))
             for p in (raw.get("protocols") or [])
