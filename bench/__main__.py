@@ -15,7 +15,6 @@ import sys
 import tempfile
 import time
 import tracemalloc
-
 from pathlib import Path
 
 from reconciler.arm import group_from_arm, group_to_arm
@@ -50,8 +49,8 @@ def synthetic_group(n: int, seed: int = 7) -> RuleCollectionGroup:
                                      destination_ports=frozenset({"443", str(8000 + rnd.randrange(1000))}),
                                      description=f"amlfw: entry.{i}"))
         else:
-            rules.append(ApplicationRule(f"app-host-{i:06d}.example.com",
-                                         frozenset({ApplicationProtocol("Https", 443), ApplicationProtocol("Http", 80)}),
+            web = frozenset({ApplicationProtocol("Https", 443), ApplicationProtocol("Http", 80)})
+            rules.append(ApplicationRule(f"app-host-{i:06d}.example.com", web,
                                          source_addresses=src, target_fqdns=frozenset({f"host-{i}.example.com"}),
                                          description=f"amlfw: entry.{i}"))
     collections = []

@@ -185,7 +185,7 @@ def _apply_group(plan: TargetPlan, reader: Reader, writer: Writer, replan: Calla
         assert current.body is not None
         body = group_to_arm(current.body)
         try:
-            with_retries(lambda: writer.put_group(body, live_etag), settings,
+            with_retries(_put(writer, body, live_etag), settings,
                          f"PUT rule collection group {current.group_name}", sleep=sleep, on_retry=on_retry)
         except ConcurrentModificationError as exc:
             log.warning("rcg.precondition_failed", target=plan.target, error=exc.describe())
@@ -204,6 +204,13 @@ def _apply_group(plan: TargetPlan, reader: Reader, writer: Writer, replan: Calla
 def _force_stale(p: TargetPlan) -> TargetPlan:
     """Mark a plan's etag as unknown so the next loop re-plans against a fresh read."""
     return replace(p, observed_etag="\x00stale")
+
+
+def _put(writer: Writer, body: dict[str, Any], if_match: str | None) -> Callable[[], ObservedGroup]:
+    def call() -> ObservedGroup:
+        return writer.put_group(body, if_match)
+
+    return call
 
 
 def _bind(fn: Callable[[ResourceRef, Any], None], table: ResourceRef, arg: Any) -> Callable[[], None]:

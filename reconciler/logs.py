@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-EVENT_PASS_FINISHED = "reconcile.finished"
+EVENT_PASS_FINISHED = "reconcile.finished"  # noqa: S105 - an event name, not a password
 _SECRET_KEYS = re.compile(r"(token|authorization|secret|password|credential|signature|sig|key)$", re.IGNORECASE)
 _SECRET_VALUES = [
     re.compile(r"(?i)bearer\s+[A-Za-z0-9\-._~+/]+=*"),

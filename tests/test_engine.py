@@ -57,7 +57,7 @@ def test_first_apply_creates_then_second_apply_writes_nothing(emu: Emulator, tmp
     assert first.plan is not None and first.plan.group_action == "create" and first.group_written
     created = group(emu, policy)
     assert created is not None
-    target, desired = compiled(path)
+    _, desired = compiled(path)
     assert {c["name"] for c in created["properties"]["ruleCollections"]} == {
         c.name for c in desired.group.rule_collections}
 
@@ -145,10 +145,10 @@ def test_foreign_collection_inside_owned_group_is_carried_through(emu: Emulator,
     seed_policy(emu, policy)
     path = write_config(tmp_path, emu, policy)
     assert run(path, dry_run=False).status == "applied"
+    ntp = {"ruleType": "NetworkRule", "name": "ntp", "ipProtocols": ["UDP"], "sourceAddresses": ["10.1.0.0/16"],
+           "destinationAddresses": ["10.0.0.4"], "destinationPorts": ["123"]}
     theirs = {"ruleCollectionType": "FirewallPolicyFilterRuleCollection", "name": "team-x-extra", "priority": 5000,
-              "action": {"type": "Allow"}, "rules": [{"ruleType": "NetworkRule", "name": "ntp", "ipProtocols": ["UDP"],
-                                                      "sourceAddresses": ["10.1.0.0/16"],
-                                                      "destinationAddresses": ["10.0.0.4"], "destinationPorts": ["123"]}]}
+              "action": {"type": "Allow"}, "rules": [ntp]}
     edit(emu, policy, lambda b: b["properties"]["ruleCollections"].append(theirs))
     edit(emu, policy, lambda b: collection(b, "-app")["rules"].pop())  # drift, so that a PUT happens
     out = run(path, dry_run=False)
