@@ -1,7 +1,9 @@
 """structlog set-up: JSON lines when stderr is not a terminal, a console renderer when it is.
 
 Azure SDK stdlib loggers go through the same processors (at WARNING by default). A redaction processor
-drops anything that looks like a credential, whichever key it hides under.
+drops anything that looks like a credential, whichever key it hides under. The credential libraries
+(`azure.identity`, `msal`) never log below INFO/WARNING, whatever the Azure level: at DEBUG they log
+token-cache events and decode tokens to log the account, which can put token material in an exception.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def configure(*, json_logs: bool | None = None, level: str = "INFO", azure_level
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
+        structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact,
     ]
@@ -61,7 +64,9 @@ def configure(*, json_logs: bool | None = None, level: str = "INFO", azure_level
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared[:-1], structlog.stdlib.ExtraAdder(), redact],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, redact, renderer],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    # JSON: tracebacks as one string (then redacted); the console renderer prints its own
+                    *([structlog.processors.format_exc_info] if json_logs else []), redact, renderer],
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
@@ -73,5 +78,7 @@ def configure(*, json_logs: bool | None = None, level: str = "INFO", azure_level
     root.addHandler(handler)
     root.setLevel(level.upper())
     logging.getLogger("azure").setLevel(azure_level.upper())
-    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(
-        max(logging.getLevelName(azure_level.upper()), logging.WARNING))
+    azure = logging.getLevelName(azure_level.upper())
+    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(max(azure, logging.WARNING))
+    logging.getLogger("azure.identity").setLevel(max(azure, logging.INFO))
+    logging.getLogger("msal").setLevel(max(azure, logging.WARNING))
