@@ -177,6 +177,11 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _md_code(text: str) -> str:
+    """A table cell in code style; an empty cell stays empty (a bare `` would show as two backticks)."""
+    return f"`{_md_escape(text)}`" if text else ""
+
+
 def render_markdown(outcomes: Sequence[Outcome], *, mode: str) -> str:
     lines = [f"## amlfw {mode} report", ""]
     lines.append("| target | status | rules +/~/- | collections +/- | routes +/~/- | errors |")
@@ -210,7 +215,7 @@ def render_markdown(outcomes: Sequence[Outcome], *, mode: str) -> str:
             rows.append((rc.action, "(route)", rc.route, detail))
         if rows:
             lines += ["", "| change | collection | rule / route | detail |", "|---|---|---|---|"]
-            lines += [f"| {a} | `{_md_escape(c)}` | `{_md_escape(r)}` | {_md_escape(d)} |" for a, c, r, d in rows]
+            lines += [f"| {a} | {_md_code(c)} | {_md_code(r)} | {_md_escape(d)} |" for a, c, r, d in rows]
         else:
             lines.append("")
             lines.append("No changes.")
