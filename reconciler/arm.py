@@ -7,6 +7,7 @@ simply vanish into the model's normal form, so they can never show as drift.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -110,7 +111,13 @@ def _list(d: Mapping[str, Any], key: str) -> list[str]:
     v = d.get(key)
     if not v:
         return []
-    return [str(x) for x in v]
+    return [x if type(x) is str else str(x) for x in v]
+
+
+@functools.lru_cache(maxsize=4096)
+def _protocol(protocol_type: str, port: int) -> ApplicationProtocol:
+    """Protocols repeat across thousands of rules; build each distinct one once."""
+    return ApplicationProtocol(protocol_type, port)
 
 
 # The wire fields the model carries. A rule that sets any other field (sourceGeoLocations, httpHeadersToInsert,
@@ -125,9 +132,20 @@ _APPLICATION_KEYS = frozenset({
 })
 
 
+def _unset(value: object) -> bool:
+    return value is None or value is False or value == "" or value == [] or value == {}
+
+
 def _modelled(raw: Mapping[str, Any], known: frozenset[str]) -> bool:
     """True when every field the rule sets is one the model carries (server defaults such as [] do not count)."""
-    return all(k in known or v is None or v is False or v == "" or v == [] or v == {} for k, v in raw.items())
+    return all(k in known or _unset(v) for k, v in raw.items())
+
+
+def unmodelled_fields(rule: OpaqueRule) -> tuple[str, ...]:
+    """The fields an opaque network or application rule sets that the model does not carry (for the plan)."""
+    known = {"NetworkRule": _NETWORK_KEYS, "ApplicationRule": _APPLICATION_KEYS}.get(rule.rule_type, frozenset())
+    raw = json.loads(rule.body)
+    return tuple(sorted(k for k, v in raw.items() if k not in known and not _unset(v)))
 
 
 def rule_from_arm(raw: Mapping[str, Any]) -> Rule:
@@ -148,7 +166,7 @@ def rule_from_arm(raw: Mapping[str, Any]) -> Rule:
         )
     if rtype == "ApplicationRule" and _modelled(raw, _APPLICATION_KEYS):
         protocols = frozenset(
-            ApplicationProtocol(str(p.get("protocolType", "")), int(p.get("port") or 0))
+            _protocol(str(p.get("protocolType", "")), int(p.get("port") or 0))
             for p in (raw.get("protocols") or [])
         )
         return ApplicationRule(

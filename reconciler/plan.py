@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
+from reconciler.arm import unmodelled_fields
 from reconciler.config import LimitSettings
 from reconciler.model import (
     CompileWarning,
@@ -203,6 +204,11 @@ def diff_rule(before: Rule, after: Rule) -> tuple[FieldChange, ...]:
     if before == after:  # the common case, and cheap: normalised frozensets compare directly
         return ()
     if type(before) is not type(after):
+        opaque = before if isinstance(before, OpaqueRule) else after
+        if before.rule_type == after.rule_type and isinstance(opaque, OpaqueRule):
+            # one side sets fields amlfw does not model (sourceGeoLocations, ...): name them, not the rule type
+            extra = unmodelled_fields(opaque)
+            return (FieldChange("unmanagedFields", *((extra, ()) if opaque is before else ((), extra))),)
         return (FieldChange("ruleType", before.rule_type, after.rule_type),)
     if isinstance(before, OpaqueRule):
         assert isinstance(after, OpaqueRule)
