@@ -341,7 +341,9 @@ def test_owned_rule_with_fields_amlfw_does_not_set_is_drift() -> None:
     assert isinstance(rule_from_arm(rule), OpaqueRule)
     p = make_plan(t, d, observed_policy(t, body))
     (cc,) = p.collections
-    assert [(r.action, r.rule) for r in cc.rules] == [("change", rule["name"])]
+    assert cc.rules == (RuleChange("change", cc.collection, rule["name"], "NetworkRule",
+                                   (FieldChange("unmanagedFields", ("sourceGeoLocations",), ()),)),)
+    assert p.body == d.group  # the re-PUT drops the field
 
 
 def _foreign_group(name: str, priority: int) -> ObservedGroup:
