@@ -1,0 +1,85 @@
+"""``python -m tests.emulator``: run the emulator until SIGTERM/SIGINT (exit 0).
+
+Once it listens it writes ``DIR/emulator.json`` = ``{"base_url", "ca_bundle", "admin_url", "pid", "env"}``
+atomically (temporary file, then rename), and removes it again on a clean exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from .api import Emulator
+
+DEFAULT_STATE_DIR = ".amlfw-run/emulator"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tests.emulator", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="where emulator.json and ca.pem go")
+    parser.add_argument("--op-duration", type=float, default=0.0, help="seconds a long-running operation takes")
+    parser.add_argument("--page-size", type=int, default=2)
+    parser.add_argument("--conflict-status", type=int, choices=(409, 429), default=409)
+    parser.add_argument("--seed-examples", action="store_true", help="seed the official examples")
+    parser.add_argument("--verbose", action="store_true", help="log every request (never tokens)")
+    return parser.parse_args(argv)
+
+
+def write_state_file(emulator: Emulator, state_dir: Path) -> Path:
+    info = {
+        "base_url": emulator.base_url,
+        "ca_bundle": emulator.ca_bundle,
+        "admin_url": emulator.admin_url,
+        "pid": os.getpid(),
+        "env": emulator.env(),
+    }
+    target = state_dir / "emulator.json"
+    temporary = state_dir / f".emulator.json.{os.getpid()}.tmp"
+    temporary.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    temporary.replace(target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(asctime)s %(message)s")
+    state_dir = Path(args.state_dir).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    emulator = Emulator(
+        host=args.host,
+        port=args.port,
+        op_duration=args.op_duration,
+        page_size=args.page_size,
+        conflict_status=args.conflict_status,
+        state_dir=state_dir,
+    )
+    with emulator:
+        if args.seed_examples:
+            emulator.seed_examples()
+        state_file = write_state_file(emulator, state_dir)
+        try:
+            while not stop.wait(0.2):
+                pass
+        finally:
+            state_file.unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
