@@ -216,6 +216,7 @@ def _check_fleet(ctx: _Ctx, targets: list[Target]) -> None:
     seen_names: dict[str, str] = {}
     seen_groups: dict[tuple[str, str, str, str], str] = {}
     seen_priorities: dict[tuple[str, str, str, int], str] = {}
+    seen_tables: list[tuple[tuple[str, str, str], str, str]] = []
     for t in targets:
         if t.name in seen_names:
             raise ctx.fail(_k(t.key, "name"), f"duplicate target name {t.name!r} (also {seen_names[t.name]})")
@@ -236,6 +237,19 @@ def _check_fleet(ctx: _Ctx, targets: list[Target]) -> None:
                 f"priority {t.group_priority} on policy {t.policy.name!r} is already used by {seen_priorities[pkey]}",
             )
         seen_priorities[pkey] = t.key or "the top level"
+        if t.route_table is not None:
+            # routes are owned by name prefix: two targets sharing a table and a prefix delete each other's routes
+            rt = t.route_table
+            table = (rt.subscription_id.lower(), rt.resource_group.lower(), rt.name.lower())
+            prefix = t.route_prefix.lower()
+            for other_table, other_prefix, owner in seen_tables:
+                if other_table == table and (prefix.startswith(other_prefix) or other_prefix.startswith(prefix)):
+                    raise ctx.fail(
+                        _k(t.key, "route_table.route_prefix"),
+                        f"route table {rt.name!r} with route prefix {t.route_prefix!r} is already managed by {owner} "
+                        f"(prefix {other_prefix!r}); give each target its own route_prefix",
+                    )
+            seen_tables.append((table, prefix, t.key or "the top level"))
 
 
 def _k(prefix: str, key: str) -> str:

@@ -234,6 +234,11 @@ BAD_FLEETS: list[tuple[str, dict[str, Any], str, str]] = [
      "targets[1].name", "duplicate target name"),
     ("error-inside-a-target", _fleet({"name": "a", **_policy("fw1")}, {"name": "b", **_policy("fw2"), "cloud": "Mars"}),
      "targets[1].cloud", "unknown cloud"),
+    ("shared-route-table", _fleet(
+        {"name": "a", **_policy("fw"), "route_table": {"resource_group": "rg", "name": "rt"}},
+        {"name": "b", **_policy("fw"), "rule_collection_group": {"name": "g2", "priority": 400},
+         "route_table": {"resource_group": "RG", "name": "RT", "route_prefix": "amlfw-b-"}}),
+     "targets[1].route_table.route_prefix", "already managed by targets[0] (prefix 'amlfw-')"),
     ("targets-not-a-list", {"targets": {"a": 1}}, "targets", "non-empty list"),
     ("targets-empty", {"targets": []}, "targets", "non-empty list"),
     ("key-beside-targets", {"targets": [{}], "cloud": "AzureCloud"}, "cloud", "unknown key beside 'targets'"),
@@ -258,3 +263,15 @@ def test_fleet_same_group_on_different_policies_is_fine(tmp_path: Path, catalogu
     config = _load(catalogue_store, _write(tmp_path, doc))
     assert [t.name for t in config.targets] == ["a", "b", "c"]
     assert config.targets[2].policy.subscription_id.endswith("0002")
+
+
+def test_fleet_targets_share_a_route_table_with_distinct_prefixes(tmp_path: Path,
+                                                                   catalogue_store: CatalogueStore) -> None:
+    """Workspaces split across two groups of one policy (the size-limit advice) can share the spoke's route table."""
+    rt = {"resource_group": "rg", "name": "rt"}
+    doc = _fleet({"name": "a", **_policy("fw"), "route_table": {**rt, "route_prefix": "amlfw-a-"}},
+                 {"name": "b", **_policy("fw"), "rule_collection_group": {"name": "g2", "priority": 400},
+                  "route_table": {**rt, "route_prefix": "amlfw-b-"}},
+                 {"name": "c", **_policy("fw2"), "route_table": {**rt, "name": "rt-other"}})
+    config = _load(catalogue_store, _write(tmp_path, doc))
+    assert [t.route_prefix for t in config.targets] == ["amlfw-a-", "amlfw-b-", "amlfw-"]
