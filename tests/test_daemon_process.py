@@ -1,5 +1,6 @@
 """The daemon as operators run it: `python -m reconciler reconcile --config FILE` (no --once) as a subprocess,
-the real Azure SDK over HTTPS against the in-process ARM emulator, probes and metrics over HTTP.
+the real Azure SDK over HTTPS against the in-process ARM emulator, probes and metrics over HTTP. The HA
+lease runs against Azurite (installed from npm by `tests/azurite.py`; skipped only without npm).
 
 Everything listens on 127.0.0.1; every process is killed in a finally. Intervals are about a second.
 """
@@ -22,8 +23,11 @@ from typing import Any
 
 import pytest
 import yaml
+from azure.storage.blob import BlobLeaseClient, BlobServiceClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from reconciler.azure.lease import BlobLease
+from tests.azurite import ACCOUNT_KEY, Azurite, AzuriteUnavailableError, ensure_installed
 from tests.emulator import Emulator
 from tests.emulator.pytest_plugin import FOREIGN_CREDENTIAL_ENV
 
@@ -407,3 +411,125 @@ def test_tokens_and_secrets_never_reach_the_logs_even_with_azure_debug_logging(
             assert form not in stderr
             assert form not in text
     assert emulator.issuer.identity_header not in stderr
+
+
+# ---------------------------------------------------------------------------------------------- HA lease
+
+
+@pytest.fixture(scope="module")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    try:
+        entry = ensure_installed()
+    except AzuriteUnavailableError as exc:
+        pytest.skip(str(exc))
+    server = Azurite(tmp_path_factory.mktemp("azurite"), entry=entry).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def lease(azurite: Azurite, blob: str, **kwargs: Any) -> BlobLease:
+    return BlobLease(container="amlfw-ha", blob=blob, duration=15, connection_string=azurite.connection_string,
+                     **kwargs)
+
+
+def test_lease_one_holder_at_a_time_and_release_hands_over(azurite: Azurite) -> None:
+    first, second = lease(azurite, "handover"), lease(azurite, "handover")
+    try:
+        first.start()
+        second.start()
+        assert first.may_write()
+        assert not second.may_write()
+        props = BlobServiceClient.from_connection_string(azurite.connection_string).get_blob_client(
+            "amlfw-ha", "handover").get_blob_properties()
+        assert props.metadata["holder"] == first.holder
+        assert props.lease.state == "leased"
+        assert first.stop(release=True)
+        wait_for("the standby to take the lease", second.may_write, timeout=second.duration / 6 + 3)
+    finally:
+        first.stop(release=False)
+        second.stop(release=True)
+
+
+def test_lease_taken_away_stops_writes_at_once(azurite: Azurite) -> None:
+    lost: list[str] = []
+    holder = lease(azurite, "stolen", on_lost=lost.append)
+    try:
+        holder.start()
+        assert holder.may_write()
+        blob = BlobServiceClient.from_connection_string(azurite.connection_string).get_blob_client("amlfw-ha",
+                                                                                                   "stolen")
+        BlobLeaseClient(blob).break_lease(lease_break_period=0)
+        BlobLeaseClient(blob).acquire(lease_duration=15)  # another replica took it
+        holder._renew()  # the renewal that would come within duration / 3
+        assert not holder.may_write()
+        assert lost
+        assert "409" in lost[0]
+    finally:
+        holder.stop(release=False)
+
+
+def test_lease_unrenewed_stops_writes_before_azure_can_expire_it(azurite: Azurite) -> None:
+    now = [0.0]
+    holder = lease(azurite, "expiry", clock=lambda: now[0])
+    try:
+        assert holder._try_acquire()
+        now[0] = 15 - 3 - 0.01  # duration - margin (20 %, at least 2 s), just before
+        assert holder.may_write()
+        now[0] = 15 - 3 + 0.01
+        assert not holder.may_write(), "storage unreachable: stop writing before another replica may hold it"
+    finally:
+        holder.stop(release=True)
+
+
+def test_with_the_lease_a_second_daemon_stays_passive_and_takes_over_when_the_first_stops(
+        tmp_path: Path, emulator: Emulator, azurite: Azurite, daemons: Callable[..., DaemonProcess]) -> None:
+    seed(emulator, SUBS[0], "fwpol-ha")
+    daemon = {"interval": 1, "jitter": 0.1,
+              "lease": {"connection_string_env": "AMLFW_LEASE_CONNECTION_STRING", "container": "amlfw-ha",
+                        "blob": "daemon-leader", "duration": 15}}
+    config = fleet_config(tmp_path / "c.yaml", emulator, [(SUBS[0], "fwpol-ha")], daemon=daemon)
+    env = {"AMLFW_LEASE_CONNECTION_STRING": azurite.connection_string}
+    leader = daemons(config, extra_env=env)
+    assert leader.wait_ready()["lease"] == "held"
+    standby = daemons(config, extra_env=env)
+    assert standby.wait_ready()["lease"] == "passive"
+    assert standby.metric("amlfw_lease_held") == 0
+    assert leader.metric("amlfw_lease_held") == 1
+
+    def drift() -> list[str]:
+        group = emulator.get_rule_collection_group(SUBS[0], RG, "fwpol-ha", GROUP)
+        assert group is not None
+        wanted = sorted(c["name"] for c in group["properties"]["ruleCollections"])
+        group["properties"]["ruleCollections"] = group["properties"]["ruleCollections"][:1]
+        emulator.put_rule_collection_group(SUBS[0], RG, "fwpol-ha", GROUP, {"properties": group["properties"]})
+        return wanted
+
+    wanted = drift()
+    wait_for("the leader's repair", lambda: sorted(collections(emulator, SUBS[0], "fwpol-ha")) == wanted, 10)
+    wait_for("the standby to see the drift too", lambda: standby.metric("amlfw_passes_total") >= 3, 10)
+    assert standby.metric("amlfw_writes_total") == 0
+    assert not standby.events("rcg.updated")
+    assert leader.metric("amlfw_writes_total", kind="rule_collection_group") == 2
+
+    assert leader.stop() == 0
+    assert leader.events("lease.released")
+    wait_for("the standby to take over", lambda: standby.readyz()[1].get("lease") == "held", 15 / 6 + 5)
+    assert standby.metric("amlfw_lease_transitions_total", event="acquired") == 1
+    wanted = drift()
+    wait_for("the new leader's repair", lambda: sorted(collections(emulator, SUBS[0], "fwpol-ha")) == wanted, 10)
+    wait_for("the write in metrics", lambda: standby.metric("amlfw_writes_total") == 1, 5)
+    assert standby.stop() == 0
+    for d in (leader, standby):
+        assert ACCOUNT_KEY not in d.stderr()
+        assert azurite.connection_string not in d.stderr()
+
+
+def test_azurite_helper_skips_only_when_npm_is_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import tests.azurite as helper
+
+    monkeypatch.setattr(helper.shutil, "which", lambda name: None)
+    with pytest.raises(AzuriteUnavailableError, match="npm is not installed"):
+        helper.ensure_installed(tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()
