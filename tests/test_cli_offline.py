@@ -63,6 +63,7 @@ BAD_INPUT: list[tuple[str, Any, str, str]] = [
      "required by feature compute"),
     ("yaml-syntax", "cloud: AzureCloud\nworkspaces: [\n  - name: x\n", "", "YAML syntax error at line"),
     ("yaml-tab", "cloud: AzureCloud\n\tsubscription_id: x\n", "", "YAML syntax error"),
+    ("yaml-duplicate-key", yaml.safe_dump(_target()) + "cloud: AzureChinaCloud\n", "", "duplicate key 'cloud'"),
     ("duplicate-workspace", _target(workspaces=[_ws(), _ws(name="MLws")]), "workspaces[1].name",
      "duplicate workspace name"),
     ("group-priority-low", _target(rule_collection_group={"name": "g", "priority": 50}),

@@ -150,8 +150,9 @@ def test_bad_target_names_file_key_and_reason(
         ("cloud: [AzureCloud\n", "YAML syntax error at line 2"),
         ("cloud: AzureCloud\n  bad: indent\n", "YAML syntax error"),
         (b"cloud: \xff\xfe\n", "not UTF-8"),
+        ("cloud: AzureCloud\nworkspaces: []\ncloud: AzureChinaCloud\n", "line 3, column 1: duplicate key 'cloud'"),
     ],
-    ids=["empty", "list", "unclosed-flow", "bad-indent", "binary"],
+    ids=["empty", "list", "unclosed-flow", "bad-indent", "binary", "duplicate-key"],
 )
 def test_unparseable_file(tmp_path: Path, catalogue_store: CatalogueStore, content: str | bytes, reason: str) -> None:
     path = tmp_path / "amlfw.yaml"
@@ -171,6 +172,21 @@ def test_unreadable_file(tmp_path: Path, catalogue_store: CatalogueStore) -> Non
         _load(catalogue_store, tmp_path / "missing.yaml")
     with pytest.raises(ConfigError, match="is a directory"):
         _load(catalogue_store, tmp_path)
+
+
+def test_yaml_anchors_and_merge_keys_work(tmp_path: Path, catalogue_store: CatalogueStore) -> None:
+    """Merge keys may override what they merge; only a key written twice in one mapping is an error."""
+    doc = {k: v for k, v in BASE.items() if k != "workspaces"}
+    body = yaml.safe_dump(doc, sort_keys=False) + (
+        "workspaces:\n"
+        "  - &first {name: mlws-a, region: westus2, storage_account: mlwssa, source_addresses: [10.0.0.0/24],"
+        " features: [compute]}\n"
+        "  - <<: *first\n    name: mlws-b\n    features: [notebooks]\n"
+    )
+    config = _load(catalogue_store, _write(tmp_path, body))
+    a, b = config.targets[0].workspaces
+    assert (a.name, b.name) == ("mlws-a", "mlws-b")
+    assert (b.region, b.storage_account, b.features) == ("westus2", "mlwssa", frozenset({"notebooks"}))
 
 
 def test_valid_target_is_normalised(tmp_path: Path, catalogue_store: CatalogueStore) -> None:
