@@ -22,6 +22,7 @@ _SECRET_VALUES = [
     re.compile(r"(?i)bearer\s+[A-Za-z0-9\-._~+/]+=*"),
     re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),  # a JWT
     re.compile(r"(?i)(x-identity-header|client_secret|sig|access_token)=([^&\s\"']+)"),
+    re.compile(r"(?i)(accountkey|sharedaccesssignature)=([^;&\s\"']+)"),  # storage connection strings
 ]
 REDACTED = "[redacted]"
 
