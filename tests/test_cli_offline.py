@@ -298,6 +298,8 @@ BROKEN: list[tuple[str, dict[str, Any], str, list[str]]] = [
      ["entries[0](zz.blob).value", "a leading wildcard must be followed by a dot"]),
     ("space-in-host", {"id": "zz.space", "kind": "fqdn", "value": "login.microsoft online.com"}, "load",
      ["entries[0](zz.space).value", "contains whitespace"]),
+    ("key-twice", {"id": "zz.twice", "kind": "fqdn", "value": "example.com", "ports": "REPEAT"}, "load",
+     ["zz-broken.yaml: YAML syntax error at line", "duplicate key 'ports'"]),
 ]
 
 
@@ -315,8 +317,9 @@ def test_catalogue_validate_broken_copy(
     index["files"].append("zz-broken.yaml")
     (version_dir / "catalogue.yaml").write_text(yaml.safe_dump(index, sort_keys=False, allow_unicode=True),
                                                 encoding="utf-8")
-    (version_dir / "zz-broken.yaml").write_text(yaml.safe_dump({"entries": [{**_ENTRY, **entry}]}),
-                                                encoding="utf-8")
+    text = yaml.safe_dump({"entries": [{**_ENTRY, **entry}]})
+    text = text.replace("ports: REPEAT\n", "ports: ['TCP:443']\n  ports: ['TCP:80']\n")  # a key written twice
+    (version_dir / "zz-broken.yaml").write_text(text, encoding="utf-8")
     r = run_amlfw("--catalogue-dir", str(root), "catalogue", "validate")
     assert r.returncode == 1
     assert "Traceback" not in r.stderr
