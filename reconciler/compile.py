@@ -146,7 +146,8 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
                     warn("route-table-missing", entry, f"inbound route for {value} needs route_table in the "
                          "configuration; no route is managed", ws)
                     continue
-                name = safe_name(f"{target.route_prefix}{value}")
+                # the prefix stays verbatim: routes are owned by it (safe_name would fold `--` in a prefix)
+                name = target.route_prefix + safe_name(value, limit=NAME_MAX - len(target.route_prefix))
                 routes[name] = Route(name=name, address_prefix=value, next_hop_type="Internet")
                 out.rows.extend(_rows(target, ws, entry, value, entry.ports, "route"))
                 continue
