@@ -317,6 +317,9 @@ def _entry(f: str, key: str, raw: object, features: set[str], corrections: set[s
         for part in rng.split("-"):
             if part != "*" and not 0 < int(part) <= 65535:
                 raise CatalogueError(f, f"{key}.ports[{i}]", f"port {part} outside 1-65535")
+            if part != "*" and proto.lower() in ("http", "https") and int(part) > 64000:
+                raise CatalogueError(f, f"{key}.ports[{i}]",
+                                     f"port {part}: Azure Firewall application rules take ports up to 64000")
         ports.append(PortSpec(proto, rng))
     clouds = _str_list(f, f"{key}.clouds", raw["clouds"])
     for i, c in enumerate(clouds):
