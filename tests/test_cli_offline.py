@@ -298,6 +298,8 @@ BROKEN: list[tuple[str, dict[str, Any], str, list[str]]] = [
      ["entries[0](zz.blob).value", "a leading wildcard must be followed by a dot"]),
     ("space-in-host", {"id": "zz.space", "kind": "fqdn", "value": "login.microsoft online.com"}, "load",
      ["entries[0](zz.space).value", "contains whitespace"]),
+    ("app-port-over-64000", {"id": "zz.port", "kind": "fqdn", "value": "example.com", "ports": ["Https:64500"]},
+     "load", ["entries[0](zz.port).ports[0]", "application rules take ports up to 64000"]),
     ("key-twice", {"id": "zz.twice", "kind": "fqdn", "value": "example.com", "ports": "REPEAT"}, "load",
      ["zz-broken.yaml: YAML syntax error at line", "duplicate key 'ports'"]),
 ]

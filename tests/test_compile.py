@@ -449,6 +449,18 @@ def test_inbound_udr_routes_go_to_the_internet(tmp_path: Path, catalogue: Catalo
     assert {r.direction for r in d.allow_list} == {"inbound"}
 
 
+@pytest.mark.parametrize("prefix", ["aml_", "aml--fw.", "x" * 40])
+def test_route_names_keep_the_owning_prefix_verbatim(tmp_path: Path, catalogue: Catalogue, prefix: str) -> None:
+    """Routes are owned by name prefix: a route whose name lost its prefix would never be managed again."""
+    d = compile_entries(tmp_path, catalogue, *ROUTE_ENTRIES[:2],
+                        route_table={"resource_group": "rg", "name": "rt", "route_prefix": prefix})
+    assert [r.address_prefix for r in d.routes] == ["AzureMachineLearning", "BatchNodeManagement.WestUS2"]
+    for r in d.routes:
+        assert r.name.startswith(prefix)
+        assert AZURE_NAME.match(r.name)
+        assert len(r.name) <= 80
+
+
 def test_route_prefix_and_missing_route_table(tmp_path: Path, catalogue: Catalogue) -> None:
     cat_entries = ROUTE_ENTRIES[:2]
     d = compile_entries(tmp_path, catalogue, *cat_entries,
