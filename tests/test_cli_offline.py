@@ -150,6 +150,14 @@ def test_unwritable_output(tmp_path: Path, run_amlfw: RunAmlfw, examples_dir: Pa
     assert errors == [f"error: {target}: cannot write file: No such file or directory"]
 
 
+@pytest.mark.xfail(strict=True, reason="cli._emit leaves its mkstemp file beside the target when os.replace fails")
+def test_failed_output_leaves_no_temporary_file(tmp_path: Path, run_amlfw: RunAmlfw, examples_dir: Path) -> None:
+    (tmp_path / "out").mkdir()
+    r = run_amlfw("render", "--config", str(examples_dir / "china.yaml"), "--output", "out", cwd=tmp_path)
+    assert r.returncode == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
 def test_inbound_udr_without_route_table_is_a_warning(tmp_path: Path, run_amlfw: RunAmlfw) -> None:
     config = tmp_path / "amlfw.yaml"
     config.write_text(yaml.safe_dump(_target(workspaces=[_ws(features=["inbound_udr"], storage_account=None)])),
@@ -261,6 +269,16 @@ def test_catalogue_list(run_amlfw: RunAmlfw, catalogue: Catalogue) -> None:
     assert all("AzureCloud" in e["clouds"] and {"baseline", "notebooks"} & set(e["features"]) for e in entries)
     assert any("notebooks" in e["features"] for e in entries)
     assert any("baseline" in e["features"] for e in entries)
+
+
+@pytest.mark.xfail(strict=True, reason="`catalogue list --feature` does not expand `implies` the way the config "
+                   "loader does, so it under-reports what the feature compiles to")
+def test_catalogue_list_feature_includes_implied_features(run_amlfw: RunAmlfw, catalogue: Catalogue) -> None:
+    implied = next(f for f in catalogue.features if f.implies)
+    r = run_amlfw("catalogue", "list", "--cloud", "AzureCloud", "--feature", implied.name, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    features = {f for e in json.loads(r.stdout)["entries"] for f in e["features"]}
+    assert set(implied.implies) <= features
 
 
 @pytest.mark.parametrize(("args", "message"), [
