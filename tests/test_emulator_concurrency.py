@@ -11,9 +11,8 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.mgmt.network import NetworkManagementClient
 
 from tests.emulator import Emulator
+from tests.emulator.pytest_plugin import *  # noqa: F403 - the emulator fixtures
 from tests.emulator.samples import LOCATION, POLICY, RG, SUB, group_body, policy_body, route_body
-
-pytest_plugins = ["tests.emulator.pytest_plugin"]
 
 NetworkFactory = Callable[..., NetworkManagementClient]
 

@@ -19,9 +19,8 @@ from azure.mgmt.network import NetworkManagementClient
 
 from tests.emulator import Emulator
 from tests.emulator.examples import EXAMPLE_POLICY, EXAMPLE_SUB, fix_ip_group_ids, ip_group_body
+from tests.emulator.pytest_plugin import *  # noqa: F403 - the emulator fixtures
 from tests.emulator.reference import ReferenceData, load_json
-
-pytest_plugins = ["tests.emulator.pytest_plugin"]
 
 REFERENCE = ReferenceData.at()
 VALUE_IGNORED = frozenset({"id", "etag", "size"})

@@ -16,10 +16,9 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Servic
 from azure.mgmt.network import NetworkManagementClient
 
 from tests.emulator import Emulator
+from tests.emulator.pytest_plugin import *  # noqa: F403 - the emulator fixtures
 from tests.emulator.rawarm import ArmHttp
 from tests.emulator.samples import LOCATION, POLICY, RG, SUB, group_body, policy_body
-
-pytest_plugins = ["tests.emulator.pytest_plugin"]
 
 NetworkFactory = Callable[..., NetworkManagementClient]
 

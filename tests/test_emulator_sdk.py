@@ -14,6 +14,7 @@ from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
 from tests.emulator import Emulator
+from tests.emulator.pytest_plugin import *  # noqa: F403 - the emulator fixtures
 from tests.emulator.rawarm import ArmHttp
 from tests.emulator.samples import (
     LOCATION,
@@ -27,8 +28,6 @@ from tests.emulator.samples import (
     policy_body,
     route_body,
 )
-
-pytest_plugins = ["tests.emulator.pytest_plugin"]
 
 NetworkFactory = Callable[..., NetworkManagementClient]
 GROUP_PATH = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Network/firewallPolicies/{POLICY}"

@@ -11,6 +11,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.mgmt.network import NetworkManagementClient
 
 from tests.emulator import ArmError, Emulator
+from tests.emulator.pytest_plugin import *  # noqa: F403 - the emulator fixtures
 from tests.emulator.rawarm import ArmHttp
 from tests.emulator.samples import (
     LOCATION,
@@ -24,8 +25,6 @@ from tests.emulator.samples import (
     policy_body,
     route_body,
 )
-
-pytest_plugins = ["tests.emulator.pytest_plugin"]
 
 NetworkFactory = Callable[..., NetworkManagementClient]
 IP_GROUP_ID = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Network/ipGroups/ipg-compute"

@@ -1,4 +1,9 @@
-"""Pytest fixtures for tests that talk to the emulator. Use with ``pytest_plugins = ["tests.emulator.pytest_plugin"]``.
+"""Pytest fixtures for tests that talk to the emulator.
+
+Use them with ``from tests.emulator.pytest_plugin import *`` in a test module, or register this module once in
+the root conftest (``pytest_plugins = ["tests.emulator.pytest_plugin"]``). Do not list it in ``pytest_plugins``
+of a test module: if any module imported it before, pytest refuses that (it cannot rewrite its asserts) and
+``filterwarnings = error`` turns the warning into a collection error.
 
 * ``emulator``: a fresh, started ``Emulator`` per test (start-up is ~10 ms once trustme is imported), built
   with ``emulator_options`` (parametrize that name to configure it).
@@ -23,6 +28,8 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 from .api import FOREIGN_CREDENTIAL_ENV, Emulator
 from .examples import EXAMPLE_SUB
 from .rawarm import ARM_SCOPE, ArmHttp
+
+__all__ = ["arm_env", "arm_http", "credential", "emulator", "emulator_options", "network_client", "resource_client"]
 
 
 @pytest.fixture
