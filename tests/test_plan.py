@@ -190,11 +190,11 @@ def apply_edit(edit: str, coll: dict[str, Any], rule: dict[str, Any]) -> tuple[A
     assert edit == "port-changed"
     if rule["ruleType"] == "NetworkRule":
         wanted_ports = tuple(sorted(rule["destinationPorts"]))
-        rule["destinationPorts"] = ["8443"]
-        return ("change", c, (), (("change", rule["name"], (("destinationPorts", ("8443",), wanted_ports),)),))
+        rule["destinationPorts"] = ["63999"]  # a port no catalogue entry uses
+        return ("change", c, (), (("change", rule["name"], (("destinationPorts", ("63999",), wanted_ports),)),))
     wanted_protocols = tuple(sorted(f"{p['protocolType']}:{p['port']}" for p in rule["protocols"]))
-    rule["protocols"] = [{"protocolType": "Https", "port": 8443}]
-    return ("change", c, (), (("change", rule["name"], (("protocols", ("Https:8443",), wanted_protocols),)),))
+    rule["protocols"] = [{"protocolType": "Https", "port": 63999}]
+    return ("change", c, (), (("change", rule["name"], (("protocols", ("Https:63999",), wanted_protocols),)),))
 
 
 def describe(p: TargetPlan) -> list[tuple[Any, ...]]:
