@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import requests
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
 from azure.mgmt.network import NetworkManagementClient
@@ -229,6 +230,16 @@ def test_paths_are_case_insensitive(emulator: Emulator, arm_http: ArmHttp, polic
     response = arm_http.request("GET", lower)
     assert response.status_code == 200
     assert response.json()["name"] == "aml"
+
+
+def test_tls_is_verified_against_the_emulator_ca(emulator: Emulator) -> None:
+    with requests.Session() as session:
+        session.trust_env = False  # ignore REQUESTS_CA_BUNDLE: use the default trust store
+        with pytest.raises(requests.exceptions.SSLError):
+            session.get(f"{emulator.base_url}/_admin/health", timeout=5)
+        health = session.get(f"{emulator.base_url}/_admin/health", verify=emulator.ca_bundle, timeout=5)
+    assert health.json() == {"ok": True}
+    assert health.headers["x-ms-request-id"]
 
 
 def test_authentication(emulator: Emulator, arm_http: ArmHttp, arm_env: dict[str, str], policy: str) -> None:

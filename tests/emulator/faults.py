@@ -182,7 +182,3 @@ class ForeignWriter:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5.0)
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()

@@ -56,6 +56,10 @@ class ReferenceData:
         self._service_tag_names: frozenset[str] = frozenset()
 
     def path(self, *parts: str) -> Path:
+        if not self.root.is_dir():
+            raise FileNotFoundError(
+                f"reference data not found at {self.root}; set {REFERENCE_ENV} to the shared/reference folder"
+            )
         return self.root.joinpath(*parts)
 
     def example(self, version: str, name: str) -> dict[str, Any]:

@@ -217,6 +217,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, payload: Any, headers: dict[str, str]) -> None:
         data = b"" if payload is None else json.dumps(payload).encode("utf-8")
         self.send_response(status)
+        if "x-ms-request-id" not in headers:
+            headers = {"x-ms-request-id": str(uuid.uuid4()), **headers}
         for name, value in headers.items():
             self.send_header(name, value)
         if data:
