@@ -533,3 +533,30 @@ def test_azurite_helper_skips_only_when_npm_is_missing(monkeypatch: pytest.Monke
     with pytest.raises(AzuriteUnavailableError, match="npm is not installed"):
         helper.ensure_installed(tmp_path / "cache")
     assert not (tmp_path / "cache").exists()
+
+
+def test_bad_daemon_settings_are_one_line_errors_and_once_ignores_the_section(
+        tmp_path: Path, emulator: Emulator) -> None:
+    seed(emulator, SUBS[0], "fwpol-bad")
+    config = fleet_config(tmp_path / "c.yaml", emulator, [(SUBS[0], "fwpol-bad")],
+                          daemon={"interval": "often", "lease": {"container": "x"}})
+    env = {**{k: v for k, v in os.environ.items() if k not in FOREIGN_CREDENTIAL_ENV}, **emulator.env()}
+
+    def amlfw(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "reconciler", "reconcile", "--config", str(config), *args],
+                              cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+    result = amlfw()
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == \
+        f"error: {config}:daemon.interval: expected a number, got a string"
+    once = amlfw("--once", "--dry-run")
+    assert once.returncode == 2, once.stderr  # drift: the section is the daemon's business only
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        fleet_config(config, emulator, [(SUBS[0], "fwpol-bad")], daemon={"interval": 5})
+        busy = amlfw("--listen", f"127.0.0.1:{port}")
+    assert busy.returncode == 1
+    assert f"error: --listen: cannot listen on 127.0.0.1:{port}" in busy.stderr
