@@ -15,10 +15,11 @@ WRITE_METHODS = frozenset({"PUT", "PATCH", "POST", "DELETE"})
 class RequestRecord:
     """One ARM request as the emulator saw it.
 
-    ``started``/``ended`` are ``time.time()`` values of the HTTP exchange. ``status`` is 0 when the emulator
-    reset the connection instead of answering. A request that started a long-running operation carries its
-    ``operation_id``; ``operation_ended`` is when that operation reached a terminal state (``None`` while it
-    runs).
+    ``started`` is when the request arrived and ``ended`` when its answer was ready (it is logged just before
+    it is sent, so a client never sees an answer the log lacks); both are ``time.time()`` values. ``status``
+    is 0 when the emulator reset the connection instead of answering. A request that started a long-running
+    operation carries its ``operation_id``; ``operation_ended`` is when that operation reached a terminal
+    state (``None`` while it runs).
     """
 
     method: str

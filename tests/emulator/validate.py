@@ -238,7 +238,7 @@ def check_name(name: Any, what: str, *, resource_id: str | None = None) -> None:
             target=resource_id,
         )
     raise bad_request(
-        "InvalidRequestFormat" if name is None else "InvalidResourceName",
+        "InvalidResourceName",
         f"{what} name '{name}' is invalid. The name must be 1-80 characters of letters, digits, '_', '.' or '-', "
         "start with a letter or digit, and end with a letter, digit or '_'.",
     )
