@@ -712,9 +712,12 @@ def _blob_lease(settings: LeaseSettings, on_acquired: Callable[[], None], on_los
                             f"environment variable {settings.connection_string_env} is not set")
     else:
         credential = lease_credential(settings.credential.kind, settings.credential.client_id, settings.cloud)
-    return BlobLease(container=settings.container, blob=settings.blob, duration=settings.duration,
-                     account_url=settings.account_url, connection_string=connection_string, credential=credential,
-                     on_acquired=on_acquired, on_lost=on_lost)
+    try:
+        return BlobLease(container=settings.container, blob=settings.blob, duration=settings.duration,
+                         account_url=settings.account_url, connection_string=connection_string,
+                         credential=credential, on_acquired=on_acquired, on_lost=on_lost)
+    except ValueError as exc:  # e.g. a malformed connection string (the SDK's message never quotes it)
+        raise UserError("daemon.lease", "", f"cannot use the lease settings: {exc}") from None
 
 
 def run_daemon(args: argparse.Namespace, pairs: Sequence[Pair]) -> int:

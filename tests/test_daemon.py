@@ -595,3 +595,16 @@ def test_run_refuses_an_address_in_use() -> None:
         d = Daemon(DaemonSettings(listen=("127.0.0.1", port)), [], reconcile=FakeReconcile())
         with pytest.raises(UserError, match=f"--listen: cannot listen on 127.0.0.1:{port}"):
             d.run(install_signals=False)
+
+
+def test_a_malformed_lease_connection_string_is_a_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reconciler.daemon import _blob_lease
+
+    monkeypatch.setenv("AMLFW_TEST_LEASE_CS", "not a connection string")
+    settings = LeaseSettings(container="amlfw", connection_string_env="AMLFW_TEST_LEASE_CS")
+    with pytest.raises(UserError, match=r"daemon\.lease: cannot use the lease settings") as info:
+        _blob_lease(settings, lambda: None, lambda reason: None)
+    assert "not a connection string" not in str(info.value)
+    monkeypatch.delenv("AMLFW_TEST_LEASE_CS")
+    with pytest.raises(UserError, match="AMLFW_TEST_LEASE_CS is not set"):
+        _blob_lease(settings, lambda: None, lambda reason: None)
