@@ -7,6 +7,7 @@ Exit codes: 0 success / in sync, 1 error (including usage errors), 2 drift (`rec
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -119,13 +120,22 @@ def _emit(text: str, output: str | None) -> None:
         sys.stdout.flush()
         return
     target = Path(output)
+    tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=".amlfw-")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the mode open() would
         os.replace(tmp, target)
+        tmp = None
     except OSError as exc:
         raise UserError(output, "", f"cannot write file: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -156,7 +166,8 @@ def cmd_catalogue_list(args: argparse.Namespace) -> int:
     entries = list(cat.entries)
     if args.feature:
         clouds = [args.cloud] if args.cloud else ["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"]
-        ids = {e.id for c in clouds for e in select_entries(cat, c, [args.feature])}
+        wanted = cat.with_implied({args.feature})
+        ids = {e.id for c in clouds for e in select_entries(cat, c, wanted)}
         entries = [e for e in entries if e.id in ids]
     if args.cloud:
         entries = [e for e in entries if args.cloud in e.clouds]

@@ -85,7 +85,7 @@ def collection_names(workspace: str) -> tuple[str, str]:
 class _RuleAcc:
     """Accumulates one desired rule while entries are folded in."""
 
-    kind: str  # "net-tag" | "net-fqdn" | "app-fqdn" | "app-url"
+    kind: str  # "net-tag" | "net-fqdn" | "app-fqdn" | "app-url-tls" | "app-url-http"
     destination: str
     protocol: str = ""  # network rules: TCP/UDP/Any
     ports: set[str] = field(default_factory=set)
@@ -99,7 +99,7 @@ class _WorkspaceOut:
     rows: list[AllowListRow] = field(default_factory=list)
 
     def acc(self, kind: str, destination: str, protocol: str = "") -> _RuleAcc:
-        key = (kind, destination.lower() if kind != "net-tag" else destination, protocol)
+        key = (kind, destination.lower() if kind in ("app-fqdn", "net-fqdn") else destination, protocol)
         if key not in self.rules:
             self.rules[key] = _RuleAcc(kind=kind, destination=destination, protocol=protocol)
         return self.rules[key]
@@ -162,17 +162,23 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
             if entry.kind == "url_path":
                 host = value.split("/", 1)[0]
                 if target.tier == "Premium" and target.tls_inspection:
+                    # HTTPS needs TLS inspection to see the path; plain HTTP is filtered by URL without it,
+                    # so the two go in separate rules and terminateTLS only ever meets Https
                     needs_premium = True
-                    acc = out.acc("app-url", value)
                     enforced = "application-rule (URL, TLS inspection)"
+                    for spec in entry.ports:
+                        proto = spec.app_protocol
+                        acc = out.acc("app-url-tls" if proto == "Https" else "app-url-http", value)
+                        acc.app_protocols.add(ApplicationProtocol(proto, _port(spec)))
+                        acc.entry_ids.add(entry.id)
                 else:
                     acc = out.acc("app-fqdn", host)
                     enforced = "application-rule (widened to host)"
                     warn("url-widened", entry, f"{value} needs Azure Firewall Premium with TLS inspection for "
                          f"URL filtering; allowing the whole host {host} instead", ws)
-                for spec in entry.ports:
-                    acc.app_protocols.add(ApplicationProtocol(spec.app_protocol, _port(spec)))
-                acc.entry_ids.add(entry.id)
+                    for spec in entry.ports:
+                        acc.app_protocols.add(ApplicationProtocol(spec.app_protocol, _port(spec)))
+                    acc.entry_ids.add(entry.id)
                 out.rows.extend(_rows(target, ws, entry, value, entry.ports, enforced))
                 continue
             # fqdn / wildcard_fqdn
@@ -322,11 +328,12 @@ def _build_rules(ws: Workspace, out: _WorkspaceOut, target: Target
             app.append((ApplicationRule(name=name, protocols=frozenset(acc.app_protocols), source_addresses=src,
                                         source_ip_groups=groups, target_fqdns=frozenset({acc.destination}),
                                         description=_description(ids)), ids))
-        else:  # app-url
-            name = safe_name(f"url-{acc.destination}")
+        else:  # app-url-tls | app-url-http
+            tls = acc.kind == "app-url-tls"
+            name = safe_name(f"url-{acc.destination}" if tls else f"url-http-{acc.destination}")
             app.append((ApplicationRule(name=name, protocols=frozenset(acc.app_protocols), source_addresses=src,
                                         source_ip_groups=groups, target_urls=frozenset({acc.destination}),
-                                        terminate_tls=True, description=_description(ids)), ids))
+                                        terminate_tls=tls, description=_description(ids)), ids))
     return _dedupe_names(net), _dedupe_names(app)
 
 

@@ -235,11 +235,11 @@ def _check_fleet(ctx: _Ctx, targets: list[Target]) -> None:
     seen_priorities: dict[tuple[str, str, str, int], str] = {}
     seen_tables: list[tuple[tuple[str, str, str], str, str]] = []
     for t in targets:
-        if t.name in seen_names:
-            raise ctx.fail(_k(t.key, "name"), f"duplicate target name {t.name!r} (also {seen_names[t.name]})")
-        seen_names[t.name] = t.key or "the top level"
         pol = (t.policy.subscription_id.lower(), t.policy.resource_group.lower(), t.policy.name.lower())
         gkey = (*pol, t.group_name.lower())
+        if t.name in seen_names and gkey not in seen_groups:
+            raise ctx.fail(_k(t.key, "name"), f"duplicate target name {t.name!r} (also {seen_names[t.name]})")
+        seen_names[t.name] = t.key or "the top level"
         if gkey in seen_groups:
             raise ctx.fail(
                 _k(t.key, "rule_collection_group.name"),
@@ -516,16 +516,7 @@ def _workspace(ctx: _Ctx, key: str, raw: object, cloud: str, catalogue: Catalogu
         else:
             raise ctx.fail(_k(key, f"features[{j}]"),
                            f"unknown feature {f!r} (expected one of {', '.join(sorted(known))}, or all)")
-    # implied features (e.g. arc_inference needs the training endpoints too)
-    changed = True
-    while changed:
-        changed = False
-        for f in list(features):
-            info = catalogue.feature(f)
-            for implied in info.implies if info else ():
-                if implied not in features:
-                    features.add(implied)
-                    changed = True
+    features = set(catalogue.with_implied(features))  # e.g. arc_inference needs the training endpoints
     prio = w.get("priority")
     priority = _priority(ctx, _k(key, "priority"), prio) if prio is not None else None
     return Workspace(

@@ -43,6 +43,15 @@ def _lower_fs(values: Iterable[str]) -> frozenset[str]:
     return frozenset(v.strip().lower() for v in values)
 
 
+def _url_fs(values: Iterable[str]) -> frozenset[str]:
+    """URL paths: the host is case-insensitive, the path is not."""
+    out = set()
+    for v in values:
+        host, sep, path = v.strip().partition("/")
+        out.add(host.lower() + sep + path)
+    return frozenset(out)
+
+
 # --------------------------------------------------------------------------------------------------
 # Catalogue
 
@@ -153,6 +162,18 @@ class Catalogue:
                 return f
         return None
 
+    def with_implied(self, features: frozenset[str] | set[str]) -> frozenset[str]:
+        """The features plus everything they imply, transitively (arc_inference -> arc_training -> ...)."""
+        out = set(features)
+        todo = list(out)
+        while todo:
+            info = self.feature(todo.pop())
+            for implied in info.implies if info else ():
+                if implied not in out:
+                    out.add(implied)
+                    todo.append(implied)
+        return frozenset(out)
+
     def region_suffixes(self, cloud: str) -> dict[str, str]:
         for c, pairs in self.regions:
             if c == cloud:
@@ -227,7 +248,7 @@ class ApplicationRule:
         object.__setattr__(self, "source_addresses", _fs(self.source_addresses))
         object.__setattr__(self, "source_ip_groups", _fs(self.source_ip_groups))
         object.__setattr__(self, "target_fqdns", _lower_fs(self.target_fqdns))
-        object.__setattr__(self, "target_urls", _lower_fs(self.target_urls))
+        object.__setattr__(self, "target_urls", _url_fs(self.target_urls))
         object.__setattr__(self, "fqdn_tags", _fs(self.fqdn_tags))
         object.__setattr__(self, "web_categories", _fs(self.web_categories))
         object.__setattr__(self, "destination_addresses", _fs(self.destination_addresses))

@@ -167,7 +167,7 @@ class TargetPlan:
 # ---------------------------------------------------------------------------------------------- diff
 
 _CI_FIELDS = {"destination_addresses", "source_ip_groups", "destination_ip_groups", "fqdn_tags", "web_categories",
-              "target_fqdns", "target_urls", "destination_fqdns"}
+              "target_fqdns", "destination_fqdns"}  # not target_urls: a URL's path is case-sensitive
 _NET_FIELDS = ("ip_protocols", "source_addresses", "source_ip_groups", "destination_addresses",
                "destination_ip_groups", "destination_fqdns", "destination_ports", "description")
 _APP_FIELDS = ("protocols", "source_addresses", "source_ip_groups", "target_fqdns", "target_urls", "fqdn_tags",
@@ -352,7 +352,12 @@ def plan(inp: PlanInput, measure: Callable[[RuleCollectionGroup], int] | None = 
 
     # what the policy must offer
     req = d.requirements
-    if req.dns_proxy and not o.dns_proxy:
+    if req.dns_proxy and not o.dns_proxy and o.tier == "Basic":
+        errors.append(PreflightIssue(
+            "dns-proxy-disabled",
+            "network rules with FQDNs (e.g. SMB 445 to the storage account) need DNS proxy, which Basic policies do "
+            f"not offer: move {inp.policy_id} to Standard or Premium, or drop the features that need it"))
+    elif req.dns_proxy and not o.dns_proxy:
         errors.append(PreflightIssue(
             "dns-proxy-disabled",
             "network rules with FQDNs (e.g. SMB 445 to the storage account) need DNS proxy on the firewall "

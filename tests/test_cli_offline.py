@@ -150,7 +150,6 @@ def test_unwritable_output(tmp_path: Path, run_amlfw: RunAmlfw, examples_dir: Pa
     assert errors == [f"error: {target}: cannot write file: No such file or directory"]
 
 
-@pytest.mark.xfail(strict=True, reason="cli._emit leaves its mkstemp file beside the target when os.replace fails")
 def test_failed_output_leaves_no_temporary_file(tmp_path: Path, run_amlfw: RunAmlfw, examples_dir: Path) -> None:
     (tmp_path / "out").mkdir()
     r = run_amlfw("render", "--config", str(examples_dir / "china.yaml"), "--output", "out", cwd=tmp_path)
@@ -271,8 +270,6 @@ def test_catalogue_list(run_amlfw: RunAmlfw, catalogue: Catalogue) -> None:
     assert any("baseline" in e["features"] for e in entries)
 
 
-@pytest.mark.xfail(strict=True, reason="`catalogue list --feature` does not expand `implies` the way the config "
-                   "loader does, so it under-reports what the feature compiles to")
 def test_catalogue_list_feature_includes_implied_features(run_amlfw: RunAmlfw, catalogue: Catalogue) -> None:
     implied = next(f for f in catalogue.features if f.implies)
     r = run_amlfw("catalogue", "list", "--cloud", "AzureCloud", "--feature", implied.name, "--format", "json")

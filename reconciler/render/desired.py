@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.arm import port_key, group_to_arm, route_to_arm
+from reconciler.arm import group_to_arm, port_key, route_to_arm
 from reconciler.config import Target
 from reconciler.model import ApplicationRule, DesiredTarget, NetworkRule, OpaqueRule, Rule
 
