@@ -130,7 +130,7 @@ def bench_calls() -> dict[str, tuple[int, int, int, int]]:
     policies = [f"fwpol-bench-{i}" for i in range(4)]
     store = CatalogueStore()
     results: dict[str, tuple[int, int, int, int]] = {}
-    with Emulator(op_duration=0.0) as emu, tempfile.TemporaryDirectory() as tmp:
+    with Emulator(op_duration=0.0, observed_defaults=True) as emu, tempfile.TemporaryDirectory() as tmp:
         os.environ.update(emu.env())
         pairs = []
         for name in policies:

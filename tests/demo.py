@@ -72,7 +72,7 @@ def main() -> int:
     RUN_DIR.mkdir(exist_ok=True)
     base = yaml.safe_load((ROOT / "config/examples/public.yaml").read_text())
     t0 = time.monotonic()
-    with Emulator(op_duration=0.3) as emu:
+    with Emulator(op_duration=0.3, observed_defaults=True) as emu:
         base["arm_endpoint"] = emu.base_url
         base["azure"] = {"polling_interval": 0.2, "write_backoff_initial": 0.2, "settle_poll": 0.2}
         config_path = RUN_DIR / "demo.yaml"

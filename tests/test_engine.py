@@ -20,7 +20,7 @@ from tests.engine_support import RG, RT_RG, SUB, compiled, group, seed_policy, u
 
 @pytest.fixture(scope="module")
 def emu() -> Iterator[Emulator]:
-    with Emulator(op_duration=0.0) as e:
+    with Emulator(op_duration=0.0, observed_defaults=True) as e:
         yield e
 
 

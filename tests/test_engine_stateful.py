@@ -26,7 +26,7 @@ EDITS = ["remove-rule", "change-port", "add-rule", "collection-priority", "delet
 
 @pytest.fixture(scope="module")
 def emu() -> Iterator[Emulator]:
-    with Emulator(op_duration=0.0) as e:
+    with Emulator(op_duration=0.0, observed_defaults=True) as e:
         yield e
 
 
