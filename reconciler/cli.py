@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: the bundled tag-name lists)")
     cv.set_defaults(func=cmd_catalogue_validate)
 
+    dp = sub.add_parser("deps", help="check each workspace's own dependency list (Azure ML API) against the "
+                        "compiled rules; read-only (exit 0 covered, 2 gaps, 1 error)")
+    dp.add_argument("--config", required=True, metavar="FILE")
+    dp.add_argument("--output", choices=("text", "json"), default="text")
+    dp.set_defaults(func=cmd_deps)
+
     rc = sub.add_parser("reconcile", help="observe the live policy, plan, and apply (or report drift)")
     rc.add_argument("--config", required=True, metavar="FILE")
     rc.add_argument("--once", action="store_true", help="one pass over every target, then exit")
@@ -228,3 +234,9 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     from reconciler.engine import run_reconcile
 
     return run_reconcile(args)
+
+
+def cmd_deps(args: argparse.Namespace) -> int:
+    from reconciler.engine import run_deps
+
+    return run_deps(args)

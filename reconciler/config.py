@@ -62,6 +62,7 @@ _TARGET_KEYS = {
 }
 _WORKSPACE_KEYS = {
     "name", "region", "storage_account", "source_addresses", "source_ip_groups", "features", "priority",
+    "resource_group", "subscription_id",
 }
 
 
@@ -81,6 +82,8 @@ class Workspace:
     source_addresses: tuple[str, ...] = ()
     source_ip_groups: tuple[str, ...] = ()
     priority: int | None = None
+    resource_group: str | None = None  # the workspace's own resource group: enables `amlfw deps`
+    subscription_id: str | None = None  # the workspace's subscription, when not the target's
     key: str = ""
 
 
@@ -519,6 +522,9 @@ def _workspace(ctx: _Ctx, key: str, raw: object, cloud: str, catalogue: Catalogu
     features = set(catalogue.with_implied(features))  # e.g. arc_inference needs the training endpoints
     prio = w.get("priority")
     priority = _priority(ctx, _k(key, "priority"), prio) if prio is not None else None
+    ws_rg = _rg(ctx, _k(key, "resource_group"), w["resource_group"]) if w.get("resource_group") is not None else None
+    ws_sub = (_subscription(ctx, _k(key, "subscription_id"), w["subscription_id"])
+              if w.get("subscription_id") is not None else None)
     return Workspace(
         name=name,
         region=region,
@@ -527,6 +533,8 @@ def _workspace(ctx: _Ctx, key: str, raw: object, cloud: str, catalogue: Catalogu
         source_addresses=tuple(addrs),
         source_ip_groups=tuple(groups),
         priority=priority,
+        resource_group=ws_rg,
+        subscription_id=ws_sub,
         key=key,
     )
 

@@ -171,3 +171,41 @@ def run_reconcile(args: argparse.Namespace) -> int:
     sys.stdout.write(render_outcomes(outcomes, args.output, dry_run=args.dry_run, color=color))
     sys.stdout.flush()
     return exit_code(outcomes, dry_run=args.dry_run)
+
+
+def run_deps(args: argparse.Namespace) -> int:
+    """`amlfw deps`: compare each workspace's own dependency list with the compiled rules. Read-only."""
+    from reconciler import logs
+    from reconciler.azure.clients import build_clients
+    from reconciler.azure.observe import AzureReader
+    from reconciler.cli import load_and_compile
+    from reconciler.deps import DependencyCheck, check_dependencies, parse_dependencies
+    from reconciler.render.deps import render_deps_json, render_deps_text
+
+    logs.configure()
+    _, pairs = load_and_compile(args.config, args.catalogue_dir)
+    checks: list[DependencyCheck] = []
+    skipped: list[str] = []
+    errors: list[str] = []
+    for target, desired in pairs:
+        workspaces = [w for w in target.workspaces if w.resource_group]
+        skipped += [f"{target.name}/{w.name}: set workspaces[].resource_group to check it"
+                    for w in target.workspaces if not w.resource_group]
+        if not workspaces:
+            continue
+        with build_clients(target) as clients:
+            reader = AzureReader(target, clients)
+            for w in workspaces:
+                assert w.resource_group is not None
+                try:
+                    body = reader.workspace_dependencies(w.subscription_id or target.subscription_id,
+                                                         w.resource_group, w.name)
+                except AzureError as exc:
+                    errors.append(f"{target.name}/{w.name}: {exc.describe()}")
+                    continue
+                checks += check_dependencies(desired, w.name, parse_dependencies(body))
+    render = render_deps_json if args.output == "json" else render_deps_text
+    sys.stdout.write(render(checks, skipped, errors))
+    if errors:
+        return 1
+    return 2 if any(not c.covered for c in checks) else 0

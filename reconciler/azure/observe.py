@@ -10,12 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from azure.core.rest import HttpRequest
+
 from reconciler.arm import group_from_arm, route_from_arm
-from reconciler.azure.clients import ArmClients
+from reconciler.azure.clients import ArmClients, build_clients
 from reconciler.azure.errors import translated
 from reconciler.config import ResourceRef, Target
 from reconciler.errors import NotFoundError
 from reconciler.plan import ObservedGroup, ObservedPolicy
+
+
+DEPENDENCIES_API_VERSION = "2024-04-01"
 
 
 def _wire(model: Any) -> dict[str, Any]:
@@ -127,10 +132,18 @@ class AzureReader:
                     if sub.lower() == self.target.subscription_id.lower():
                         self.clients.network.ip_groups.get(rg, name)
                     else:
-                        from reconciler.azure.clients import build_clients
-
                         with build_clients(self.target, sub) as other:
                             other.network.ip_groups.get(rg, name)
             except NotFoundError:
                 missing.append(rid)
         return tuple(missing)
+
+    def workspace_dependencies(self, subscription_id: str, resource_group: str, workspace: str) -> Any:
+        """The workspace's own outbound dependency list (Azure ML's outboundNetworkDependenciesEndpoints)."""
+        url = (f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}/providers/"
+               f"Microsoft.MachineLearningServices/workspaces/{workspace}/outboundNetworkDependenciesEndpoints"
+               f"?api-version={DEPENDENCIES_API_VERSION}")
+        with translated(f"GET outbound dependencies of workspace {workspace}"):
+            response = self.clients.network.send_request(HttpRequest("GET", url))
+            response.raise_for_status()
+            return response.json()
