@@ -19,7 +19,6 @@ from reconciler.config import ResourceRef, Target
 from reconciler.errors import NotFoundError
 from reconciler.plan import ObservedGroup, ObservedPolicy
 
-
 DEPENDENCIES_API_VERSION = "2024-04-01"
 
 
