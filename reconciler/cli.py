@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -85,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "reconcile" and not args.once and hasattr(signal, "SIGHUP"):
+        # the daemon installs its reload handler after loading the Azure SDK; until then a SIGHUP
+        # (a ConfigMap change, `systemctl reload`) must not kill it with the default action
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         code: int = args.func(args)
         return code

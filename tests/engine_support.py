@@ -19,6 +19,7 @@ SUB = "00000000-0000-0000-0000-0000000000aa"
 RG = "rg-hub"
 RT_RG = "rg-spoke"
 STORE = CatalogueStore()
+BASELINE = "azureml-2021.11"
 FAST_AZURE = {"polling_interval": 0, "retry_total": 2, "retry_backoff_max": 0.1, "write_backoff_initial": 0.01,
               "write_backoff_max": 0.05, "settle_poll": 0.01, "write_timeout": 60}
 
@@ -63,6 +64,7 @@ def write_config(tmp: Path, emu: Emulator, policy: str, *, features: list[str] |
                  route_table: str | None = None, workspaces: list[dict[str, Any]] | None = None,
                  extra: dict[str, Any] | None = None) -> Path:
     doc: dict[str, Any] = {
+        "catalogue": BASELINE,  # pinned: tests name rules of this version
         "cloud": "AzureCloud",
         "arm_endpoint": emu.base_url,
         "subscription_id": SUB,

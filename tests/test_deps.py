@@ -48,11 +48,18 @@ def test_wildcard_semantics_and_ports(tmp_path: Path) -> None:
     assert not checks[("westus2.tundra.azureml.ms", 5831)].covered  # UDP 5831 is newer than the 2021 catalogue
 
 
-def write_config_offline(tmp: Path) -> Path:
+def write_config_offline(tmp: Path, catalogue: str = "azureml-2021.11") -> Path:
     class _Fake:
         base_url = "https://127.0.0.1:1"
 
-    return write_config(tmp, _Fake(), "fwpol-offline", features=["compute"])  # type: ignore[arg-type]
+    return write_config(tmp, _Fake(), "fwpol-offline", features=["compute"],  # type: ignore[arg-type]
+                        extra={"catalogue": catalogue})
+
+
+def test_a_newer_catalogue_closes_the_gap(tmp_path: Path) -> None:
+    _, desired = compiled(write_config_offline(tmp_path, "azureml-2026.03"))
+    (check,) = check_dependencies(desired, "mlws-prod", [Dependency("Compute", "westus2.tundra.azureml.ms", 5831)])
+    assert check.covered
 
 
 @pytest.fixture(scope="module")
