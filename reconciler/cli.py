@@ -62,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="directory with ServiceTags_Public.json / ServiceTags_Gov.json "
                          "(default: the bundled tag-name lists)")
     cv.set_defaults(func=cmd_catalogue_validate)
+    cd = csub.add_parser("diff", help="compare two catalogue versions: entries and destinations gained or lost")
+    cd.add_argument("from_version", metavar="FROM", help="the older catalogue version, e.g. azureml-2021.11")
+    cd.add_argument("to_version", metavar="TO", help="the newer catalogue version, e.g. azureml-2026.03")
+    cd.add_argument("--cloud", choices=("AzureCloud", "AzureUSGovernment", "AzureChinaCloud"),
+                    help="only entries and destinations of this cloud")
+    cd.add_argument("--feature", action="append", metavar="FEATURE",
+                    help="only what a workspace with this feature needs (baseline and implied features included; "
+                         "repeatable; default: every feature)")
+    cd.add_argument("--format", choices=("text", "json"), default="text")
+    cd.set_defaults(func=cmd_catalogue_diff)
 
     dp = sub.add_parser("deps", help="check each workspace's own dependency list (Azure ML API) against the "
                         "compiled rules; read-only (exit 0 covered, 2 gaps, 1 error)")
@@ -233,6 +243,32 @@ def cmd_catalogue_validate(args: argparse.Namespace) -> int:
         print(f"catalogue {cat.version}: {len(cat.entries)} entries, "
               f"{'INVALID' if problems else 'valid'} (service tags checked for {checked})")
     return EXIT_ERROR if failed else EXIT_OK
+
+
+def cmd_catalogue_diff(args: argparse.Namespace) -> int:
+    import json
+
+    from reconciler.catalogue.diff import diff_catalogues, render_text, to_json
+
+    store = _store(args)
+    cats = []
+    for label, version in (("FROM", args.from_version), ("TO", args.to_version)):
+        try:
+            cats.append(store.get(version))
+        except LookupError as exc:
+            raise UserError(label, "", str(exc).strip("'\"")) from None
+    old, new = cats
+    known = old.feature_names | new.feature_names
+    for feature in args.feature or []:
+        if feature not in known:
+            raise UserError("--feature", "", f"unknown feature {feature!r} "
+                            f"(expected one of {', '.join(sorted(known))})")
+    diff = diff_catalogues(old, new, cloud=args.cloud, feature=args.feature)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(to_json(diff), indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(render_text(diff))
+    return EXIT_OK
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
