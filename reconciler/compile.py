@@ -129,6 +129,10 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
     def warn(code: str, entry: Endpoint | None, message: str, ws: Workspace | None = None) -> None:
         warnings.add(CompileWarning(code, entry.id if entry else None, message, target.name, ws.name if ws else ""))
 
+    if not target.catalogue_pinned:
+        warn("catalogue-unpinned", None, f"no 'catalogue:' in the configuration, so the newest version "
+             f"({catalogue.version}) is used and a newer one will change the rules when installed; pin it with "
+             f"catalogue: {catalogue.version}")
     ordered = sorted(target.workspaces, key=lambda w: w.name.lower())
     used_priorities: dict[int, str] = {}
     for index, ws in enumerate(ordered):

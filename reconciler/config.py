@@ -127,6 +127,7 @@ class Target:
     group_priority: int
     workspaces: tuple[Workspace, ...]
     catalogue_version: str
+    catalogue_pinned: bool = True
     arm_endpoint: str | None = None
     tier: str = "Standard"
     tls_inspection: bool = False
@@ -453,6 +454,7 @@ def _target(ctx: _Ctx, key: str, raw: Mapping[str, Any], resolve_catalogue: Cata
         group_priority=group_priority,
         workspaces=tuple(workspaces),
         catalogue_version=catalogue.version,
+        catalogue_pinned=version is not None,
         arm_endpoint=arm_endpoint,
         tier=tier,
         tls_inspection=tls,

@@ -337,7 +337,7 @@ def test_catalogue_validate_broken_copy(
     text = yaml.safe_dump({"entries": [{**_ENTRY, **entry}]})
     text = text.replace("ports: REPEAT\n", "ports: ['TCP:443']\n  ports: ['TCP:80']\n")  # a key written twice
     (version_dir / "zz-broken.yaml").write_text(text, encoding="utf-8")
-    r = run_amlfw("--catalogue-dir", str(root), "catalogue", "validate")
+    r = run_amlfw("--catalogue-dir", str(root), "catalogue", "validate", "--version", shipped.name)
     assert r.returncode == 1
     assert "Traceback" not in r.stderr
     (line,) = r.stderr.splitlines()

@@ -83,6 +83,7 @@ def target_doc(*, cloud: str = "AzureCloud", region: str = "westus2", features: 
 
 def compile_doc(tmp_path: Path, catalogue: Catalogue, doc: dict[str, Any]) -> DesiredTarget:
     path = tmp_path / "amlfw.yaml"
+    doc = {"catalogue": catalogue.version, **doc}  # pinned, so the only warnings are the ones under test
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")
     config = load_config(path, lambda _version: catalogue)
     (target,) = config.targets
@@ -547,9 +548,9 @@ def test_compile_is_a_pure_function_of_its_inputs(tmp_path: Path, catalogue_stor
     first = _compile_example(tmp_path, catalogue_store, examples_dir / "fleet.yaml")
     again = _compile_example(tmp_path, catalogue_store, examples_dir / "fleet.yaml")
     assert first == again
-    cat = catalogue_store.get()
-    reversed_cat = replace(cat, entries=tuple(reversed(cat.entries)))
     config = load_config(examples_dir / "fleet.yaml", catalogue_store.get)
+    cat = catalogue_store.get(config.targets[0].catalogue_version)
+    reversed_cat = replace(cat, entries=tuple(reversed(cat.entries)))
     assert [compile_target(t, reversed_cat) for t in config.targets] == first
 
 
@@ -557,3 +558,12 @@ def test_application_protocol_ordering() -> None:
     """Protocols sort by port then type, so ARM bodies are stable."""
     assert sorted([ApplicationProtocol("https", 443), ApplicationProtocol("Http", 80)]) == [
         ApplicationProtocol("Http", 80), ApplicationProtocol("Https", 443)]
+
+
+def test_an_unpinned_catalogue_is_a_warning(tmp_path: Path, catalogue: Catalogue) -> None:
+    doc = target_doc(features=["compute"])
+    path = tmp_path / "amlfw.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    (target,) = load_config(path, lambda _version: catalogue).targets
+    codes = [w.code for w in compile_target(target, catalogue).warnings]
+    assert codes.count("catalogue-unpinned") == 1

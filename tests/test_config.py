@@ -191,6 +191,7 @@ def test_yaml_anchors_and_merge_keys_work(tmp_path: Path, catalogue_store: Catal
 
 def test_valid_target_is_normalised(tmp_path: Path, catalogue_store: CatalogueStore) -> None:
     doc = _mutated(_ws(region="West US 2", features=["custom_images", "arc_inference"]))
+    doc["catalogue"] = "azureml-2021.11"  # where custom_images implies microsoft_images
     doc["subscription_id"] = SUB.upper().replace("0", "A")
     doc["arm_endpoint"] = "https://management.example.test/"
     config = _load(catalogue_store, _write(tmp_path, doc))
