@@ -26,25 +26,12 @@ from reconciler.catalogue import CatalogueStore
 from reconciler.compile import compile_target
 from reconciler.config import load_config
 from tests.emulator import Emulator
+from tests.engine_support import FOREIGN_GROUP
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_DIR = ROOT / ".amlfw-run"
 SUB = "00000000-0000-0000-0000-000000000001"
 
-FOREIGN_GROUP = {
-    "properties": {
-        "priority": 200,
-        "ruleCollections": [{
-            "ruleCollectionType": "FirewallPolicyFilterRuleCollection",
-            "name": "platform-dns",
-            "priority": 100,
-            "action": {"type": "Allow"},
-            "rules": [{"ruleType": "NetworkRule", "name": "allow-dns", "ipProtocols": ["UDP"],
-                       "sourceAddresses": ["10.0.0.0/8"], "destinationAddresses": ["168.63.129.16"],
-                       "destinationPorts": ["53"]}],
-        }],
-    },
-}
 
 
 def banner(text: str) -> None:
