@@ -216,7 +216,7 @@ def cmd_catalogue_list(args: argparse.Namespace) -> int:
 
 
 def cmd_catalogue_validate(args: argparse.Namespace) -> int:
-    from reconciler.catalogue.validate import tag_names_from_json, validate_catalogue
+    from reconciler.catalogue.validate import tag_names_from_json, usability_notes, validate_catalogue
 
     store = _store(args)
     versions = [args.catalogue_version] if args.catalogue_version else store.versions()
@@ -238,6 +238,8 @@ def cmd_catalogue_validate(args: argparse.Namespace) -> int:
         problems = validate_catalogue(cat, names)
         for prob in problems:
             print(f"error: {cat.path}: {prob}", file=sys.stderr)
+        for note in usability_notes(cat):
+            print(f"warning: {cat.path}: {note}", file=sys.stderr)
         failed = failed or bool(problems)
         checked = ", ".join(sorted(names)) or "no clouds (no tag lists)"
         print(f"catalogue {cat.version}: {len(cat.entries)} entries, "

@@ -151,11 +151,17 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
                          "configuration; no route is managed", ws)
                     continue
                 # the prefix stays verbatim: routes are owned by it (safe_name would fold `--` in a prefix)
+                if catalogue.tag_unusable(target.cloud, value, route=True):
+                    warn("tag-not-route-usable", entry, f"Microsoft's service-tag data does not list {value} as "
+                         "usable in user-defined routes (networkFeatures has no UDR); Azure may reject the route", ws)
                 name = target.route_prefix + safe_name(value, limit=NAME_MAX - len(target.route_prefix))
                 routes[name] = Route(name=name, address_prefix=value, next_hop_type="Internet")
                 out.rows.extend(_rows(target, ws, entry, value, entry.ports, "route"))
                 continue
             if entry.kind == "service_tag":
+                if catalogue.tag_unusable(target.cloud, value, route=False):
+                    warn("tag-not-firewall-usable", entry, f"Microsoft's service-tag data does not list {value} as "
+                         "usable in Azure Firewall (networkFeatures has no FW); Azure may reject the rule", ws)
                 for spec in entry.ports:
                     proto = "TCP" if spec.protocol in ("Http", "Https") else spec.protocol
                     acc = out.acc("net-tag", value, proto)

@@ -151,6 +151,8 @@ class Catalogue:
     # cloud -> ((lowercase region, tag suffix), ...)
     regions: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
     path: str = ""
+    # cloud -> (tags Microsoft does not mark usable in Azure Firewall, ... nor as route prefixes), lower-case
+    tag_limits: tuple[tuple[str, frozenset[str], frozenset[str]], ...] = ()
 
     @property
     def feature_names(self) -> frozenset[str]:
@@ -173,6 +175,14 @@ class Catalogue:
                     out.add(implied)
                     todo.append(implied)
         return frozenset(out)
+
+    def tag_unusable(self, cloud: str, tag: str, *, route: bool) -> bool:
+        """True when Microsoft's service-tag data says `tag` cannot be used in Azure Firewall rules
+        (or, with route=True, as a UDR prefix) in `cloud`. False when it can, or nothing is known."""
+        for c, no_fw, no_udr in self.tag_limits:
+            if c == cloud:
+                return tag.lower() in (no_udr if route else no_fw)
+        return False
 
     def region_suffixes(self, cloud: str) -> dict[str, str]:
         for c, pairs in self.regions:

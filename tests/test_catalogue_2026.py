@@ -347,4 +347,7 @@ def test_public_2026_example_rules(catalogue_store: CatalogueStore, examples_dir
         ("url-widened", "vscode.raw-githubusercontent-com-websocket-server"),
         ("wildcard-fallback", "hosts.compute.star-instances-azureml-ms.private-endpoint-ports"),
         ("wildcard-fallback", "hosts.compute.star-tundra-region-api-azureml-ms"),
+        # Microsoft's networkFeatures omit FW for these; the docs use them in Azure Firewall anyway
+        ("tag-not-firewall-usable", "aks.net.azurecloud-region"),
+        ("tag-not-firewall-usable", "tag.batch-node-management"),
     }

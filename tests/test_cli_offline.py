@@ -294,7 +294,8 @@ def test_catalogue_validate_shipped(run_amlfw: RunAmlfw, catalogue: Catalogue) -
     r = run_amlfw("catalogue", "validate")
     assert r.returncode == 0, r.stderr
     assert f"catalogue {catalogue.version}: {len(catalogue.entries)} entries, valid" in r.stdout
-    assert r.stderr == ""
+    # advisory only: tags the docs use but Microsoft's networkFeatures data does not mark usable there
+    assert all(line.startswith("warning: ") and "does not mark" in line for line in r.stderr.splitlines())
 
 
 _ENTRY = {"direction": "outbound", "ports": ["TCP:443"], "clouds": ["AzureCloud"], "features": ["baseline"],
@@ -340,7 +341,7 @@ def test_catalogue_validate_broken_copy(
     r = run_amlfw("--catalogue-dir", str(root), "catalogue", "validate", "--version", shipped.name)
     assert r.returncode == 1
     assert "Traceback" not in r.stderr
-    (line,) = r.stderr.splitlines()
+    (line,) = [x for x in r.stderr.splitlines() if not x.startswith("warning: ")]  # usability notes are advisory
     assert line.startswith("error: ")
     for part in expected:
         assert part in line

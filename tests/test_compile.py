@@ -567,3 +567,17 @@ def test_an_unpinned_catalogue_is_a_warning(tmp_path: Path, catalogue: Catalogue
     (target,) = load_config(path, lambda _version: catalogue).targets
     codes = [w.code for w in compile_target(target, catalogue).warnings]
     assert codes.count("catalogue-unpinned") == 1
+
+
+def test_tags_microsoft_does_not_mark_usable_are_flagged(catalogue_store: CatalogueStore, examples_dir: Path) -> None:
+    config = load_config(examples_dir / "public.yaml", catalogue_store.get)
+    (target,) = config.targets
+    desired = compile_target(target, catalogue_store.get(target.catalogue_version))
+    flagged = {(w.code, w.entry_id) for w in desired.warnings if "usable" in w.code}
+    assert flagged == {("tag-not-firewall-usable", "aks.net.azurecloud-region"),
+                       ("tag-not-route-usable", "inbound.udr.batch-node-management-region")}
+    cat = catalogue_store.get(target.catalogue_version)
+    assert cat.tag_unusable("AzureCloud", "BatchNodeManagement.WestUS2", route=True)
+    assert not cat.tag_unusable("AzureCloud", "BatchNodeManagement", route=True)
+    assert not cat.tag_unusable("AzureCloud", "Storage.WestUS2", route=False)
+    assert not cat.tag_unusable("AzureChinaCloud", "AzureCloud.chinaeast2", route=False)  # no data: no claim

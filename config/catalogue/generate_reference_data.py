@@ -23,6 +23,11 @@ Writes two files next to this script (or into ``--out``):
     Per cloud (``AzureCloud``, ``AzureUSGovernment``), the sorted list of every tag name, so the
     product can validate tag names offline without shipping the 4 MB JSON.
 
+``service-tag-features.yaml``
+    Per cloud, the tags whose ``networkFeatures`` list omits ``FW`` (``no_firewall``: Microsoft does not
+    mark them usable in Azure Firewall rules) or ``UDR`` (``no_routes``: not usable as a route prefix).
+    Tags without a ``networkFeatures`` list are left out: the JSON makes no claim about them.
+
 The output is deterministic (no timestamps); the JSON's ``changeNumber`` is recorded in a header
 comment so a diff shows which download the data came from.
 """
@@ -99,6 +104,13 @@ def tag_names(document: dict[str, Any]) -> list[str]:
     return sorted({value["name"] for value in document["values"]})
 
 
+def lacking(document: dict[str, Any], feature: str) -> list[str]:
+    """Tags whose networkFeatures list exists and does not contain `feature`."""
+    return sorted({v["name"] for v in document["values"]
+                   if isinstance(v["properties"].get("networkFeatures"), list)
+                   and feature not in v["properties"]["networkFeatures"]})
+
+
 def header(lines: list[str]) -> str:
     return "".join(f"# {line}\n" if line else "#\n" for line in lines)
 
@@ -112,11 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     tags_dir = find_service_tags_dir(args.reference)
     regions: dict[str, dict[str, str]] = {}
     names: dict[str, list[str]] = {}
+    features: dict[str, dict[str, list[str]]] = {}
     provenance: list[str] = []
     for cloud, filename in SOURCES.items():
         document = load(tags_dir / filename)
         regions[cloud] = region_suffixes(document)
         names[cloud] = tag_names(document)
+        features[cloud] = {"no_firewall": lacking(document, "FW"), "no_routes": lacking(document, "UDR")}
         provenance.append(
             f"{cloud}: {filename} (cloud {document.get('cloud')}, "
             f"changeNumber {document.get('changeNumber')}, {len(document['values'])} tags)"
@@ -141,7 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     names_text = header([*common, "", "Every service-tag name per cloud, sorted. No China list exists."])
     names_text += yaml.safe_dump(names, sort_keys=False, default_flow_style=False, width=120)
 
+    features_text = header([*common, "", "Tags whose networkFeatures omit FW (no_firewall) or UDR (no_routes).",
+                            "Tags with no networkFeatures list are not listed (no claim either way)."])
+    features_text += yaml.safe_dump(features, sort_keys=False, default_flow_style=False, width=120)
+
     args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "service-tag-features.yaml").write_text(features_text, encoding="utf-8")
     (args.out / "regions.yaml").write_text(regions_text, encoding="utf-8")
     (args.out / "service-tag-names.yaml").write_text(names_text, encoding="utf-8")
     for cloud in regions:

@@ -172,6 +172,7 @@ def load_catalogue(directory: Path) -> Catalogue:
             entries.append(entry)
 
     regions = _regions(directory.parent / "regions.yaml")
+    tag_limits = _tag_limits(directory.parent / "service-tag-features.yaml")
     return Catalogue(
         version=version,
         title=_s(f, "title", raw["title"]),
@@ -182,6 +183,7 @@ def load_catalogue(directory: Path) -> Catalogue:
         entries=tuple(entries),
         regions=regions,
         path=str(directory),
+        tag_limits=tag_limits,
     )
 
 
@@ -195,6 +197,23 @@ def _regions(path: Path) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
         if not isinstance(table, dict):
             raise CatalogueError(str(path), cloud, "expected a mapping of region -> service tag suffix")
         out.append((cloud, tuple(sorted((str(k).lower(), str(v)) for k, v in table.items()))))
+    return tuple(out)
+
+
+def _tag_limits(path: Path) -> tuple[tuple[str, frozenset[str], frozenset[str]], ...]:
+    """Which tags Microsoft's data marks unusable in Azure Firewall / UDRs (optional file)."""
+    if not path.is_file():
+        return ()
+    raw = _read(path)
+    if not isinstance(raw, dict):
+        raise CatalogueError(str(path), "", "expected a mapping of cloud -> {no_firewall, no_routes}")
+    out = []
+    for cloud, body in raw.items():
+        if cloud not in CLOUDS or not isinstance(body, dict):
+            raise CatalogueError(str(path), str(cloud), "expected a known cloud with {no_firewall, no_routes}")
+        no_fw = frozenset(str(t).lower() for t in body.get("no_firewall") or [])
+        no_udr = frozenset(str(t).lower() for t in body.get("no_routes") or [])
+        out.append((str(cloud), no_fw, no_udr))
     return tuple(out)
 
 

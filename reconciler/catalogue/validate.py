@@ -91,3 +91,28 @@ def _check_tag(entry_id: str, tag: str, cloud: str, names: Mapping[str, str],
     if canonical != tag:
         return [Problem(entry_id, f"service tag {tag!r} is spelled {canonical!r} by Azure ({cloud})")]
     return []
+
+
+def usability_notes(catalogue: Catalogue) -> list[Problem]:
+    """Entries whose service tag Microsoft's data does not mark usable where the entry puts it (Azure Firewall
+    rules, or routes for apply_as: route). Advisory: the data and the docs disagree at times (AKS's own
+    Azure Firewall walkthrough uses AzureCloud.<region>), so these are warnings, not failures."""
+    notes: list[Problem] = []
+    for e in catalogue.entries:
+        if e.kind != "service_tag" or e.apply_as == "nsg":
+            continue
+        route = e.apply_as == "route"
+        where = "user-defined routes" if route else "Azure Firewall rules"
+        for cloud in sorted(e.clouds):
+            regions = catalogue.region_suffixes(cloud)
+            if e.value.endswith(".{region}"):
+                base = e.value[: -len(".{region}")]
+                tags = sorted({regional_tag(base, r, regions) for r in regions})
+            else:
+                tags = [e.value]
+            bad = [t for t in tags if catalogue.tag_unusable(cloud, t, route=route)]
+            if bad:
+                sample = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+                notes.append(Problem(e.id, f"{cloud}: Microsoft's service-tag data does not mark {sample} usable "
+                                           f"in {where}"))
+    return notes
