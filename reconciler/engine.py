@@ -52,8 +52,7 @@ def retry_settings(target: Target) -> RetrySettings:
 
 def plan_input(target: Target, desired: DesiredTarget, observed: ObservedPolicy) -> PlanInput:
     return PlanInput(target=target.name, policy_id=policy_id(target), route_prefix=target.route_prefix,
-                     desired=desired, observed=observed, declared_tier=target.tier,
-                     declared_tls=target.tls_inspection, limits=target.limits,
+                     desired=desired, observed=observed, limits=target.limits,
                      route_table_configured=target.route_table is not None, source_file=target.source_file)
 
 

@@ -302,8 +302,6 @@ class PlanInput:
     route_prefix: str
     desired: DesiredTarget
     observed: ObservedPolicy
-    declared_tier: str = "Standard"
-    declared_tls: bool = False
     limits: LimitSettings = field(default_factory=LimitSettings)
     route_table_configured: bool = False
     source_file: str = ""

@@ -74,7 +74,7 @@ def observed_policy(t: Target, group_json: dict[str, Any] | None, **kw: Any) -> 
 def make_plan(t: Target, d: DesiredTarget, observed: ObservedPolicy, *,
               measure: Callable[[RuleCollectionGroup], int] | None = None) -> TargetPlan:
     return plan(PlanInput(target=t.name, policy_id=policy_id(t), route_prefix=t.route_prefix, desired=d,
-                          observed=observed, declared_tier=t.tier, declared_tls=t.tls_inspection, limits=t.limits,
+                          observed=observed, limits=t.limits,
                           route_table_configured=t.route_table is not None, source_file="amlfw.yaml"),
                 measure=measure)
 
