@@ -239,7 +239,7 @@ def test_fleet_of_20_converges_turns_ready_and_metrics_match_the_arm_traffic(
     assert d.metric("amlfw_catalogue_info") == 20
     assert d.metric("amlfw_last_success_timestamp_seconds", target="fwpol-07") > time.time() - 120
     assert d.metric("amlfw_pass_duration_seconds_count") == 20
-    for method in ("GET", "PUT", "HEAD"):
+    for method in ("GET", "PUT"):
         seen = [r for r in requests if r.method == method]
         assert d.metric("amlfw_arm_requests_total", method=method) == len(seen), method
     assert d.metric("amlfw_arm_requests_total", method="PUT", status="201") == 20
@@ -378,7 +378,7 @@ def test_dry_run_daemon_reports_drift_and_never_writes(
     assert ready["dry_run"] is True
     wait_for("a few passes", lambda: d.metric("amlfw_passes_total", outcome="drift") >= 3, 10)
     assert arm_writes(emulator) == []
-    assert {r.method for r in emulator.requests()} <= {"GET", "HEAD"}
+    assert {r.method for r in emulator.requests()} == {"GET"}
     assert d.metric("amlfw_target_drift", target="fwpol-dry") == 1
     assert d.metric("amlfw_target_drift_changes", target="fwpol-dry") > 0
     assert d.metric("amlfw_lease_held") == 0

@@ -114,8 +114,12 @@ class AzureReader:
     def account_facts(self) -> tuple[bool, str | None]:
         """Does the policy's resource group exist, and is Microsoft.Network registered?"""
         res = self.clients.resources
-        with translated(f"HEAD resource group {self.policy.resource_group}"):
-            rg_exists = bool(res.resource_groups.check_existence(self.policy.resource_group))
+        try:  # a GET, not check_existence's HEAD: a dry-run sends nothing but GETs
+            with translated(f"GET resource group {self.policy.resource_group}"):
+                res.resource_groups.get(self.policy.resource_group)
+            rg_exists = True
+        except NotFoundError:
+            rg_exists = False
         with translated("GET provider Microsoft.Network"):
             provider = _wire(res.providers.get("Microsoft.Network"))
         state = provider.get("registrationState")
