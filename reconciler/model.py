@@ -36,11 +36,11 @@ def canonical_app_protocol(value: str) -> str:
 
 
 def _fs(values: Iterable[str]) -> frozenset[str]:
-    return frozenset(values)
+    return values if type(values) is frozenset else frozenset(values)
 
 
 def _lower_fs(values: Iterable[str]) -> frozenset[str]:
-    return frozenset(v.strip().lower() for v in values)
+    return frozenset([v.strip().lower() for v in values])
 
 
 def _url_fs(values: Iterable[str]) -> frozenset[str]:
