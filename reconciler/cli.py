@@ -14,10 +14,15 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from reconciler import __version__
 from reconciler.errors import AmlfwError, UserError
+
+if TYPE_CHECKING:  # imported lazily at run time, so `--help` stays fast
+    from reconciler.catalogue import CatalogueStore
+    from reconciler.config import Config, Target
+    from reconciler.model import DesiredTarget
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
 
@@ -118,13 +123,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
-def _store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _store(args: argparse.Namespace) -> CatalogueStore:
     from reconciler.catalogue import CatalogueStore
 
     return CatalogueStore(Path(args.catalogue_dir) if args.catalogue_dir else None)
 
 
-def load_and_compile(config_path: str, catalogue_dir: str | None):  # type: ignore[no-untyped-def]
+def load_and_compile(config_path: str, catalogue_dir: str | None) -> tuple[Config, list[tuple[Target, DesiredTarget]]]:
     """Load a config with its catalogues and compile it: [(Target, DesiredTarget)]."""
     from reconciler.catalogue import CatalogueStore
     from reconciler.compile import compile_target

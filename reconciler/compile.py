@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+from reconciler.arm import port_key
 from reconciler.config import Config, Target, Workspace
 from reconciler.errors import ConfigError
 from reconciler.model import (
@@ -308,11 +309,6 @@ def _description(entry_ids: Iterable[str]) -> str:
     return text
 
 
-def _port_sort(p: str) -> tuple[int, str]:
-    head = p.split("-")[0]
-    return (int(head) if head.isdigit() else -1, p)
-
-
 def _build_rules(ws: Workspace, out: _WorkspaceOut, target: Target
                  ) -> tuple[list[tuple[NetworkRule | ApplicationRule, tuple[str, ...]]], ...]:
     net: list[tuple[NetworkRule | ApplicationRule, tuple[str, ...]]] = []
@@ -351,7 +347,7 @@ def _merge_ports(ports: set[str]) -> list[str]:
     """`*` swallows everything else; otherwise the distinct ports and ranges."""
     if "*" in ports:
         return ["*"]
-    return sorted(ports, key=_port_sort)
+    return sorted(ports, key=port_key)
 
 
 def _dedupe_names(

@@ -32,6 +32,7 @@ import yaml
 
 from reconciler.errors import ConfigError
 from reconciler.model import CLOUDS, Catalogue
+from reconciler.yamlio import load_yaml
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # Azure's naming rule for firewall policies, rule collection groups, route tables and routes.
@@ -159,23 +160,6 @@ class _Ctx:
         return ConfigError(self.file, key, reason)
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects a key repeated in one mapping (PyYAML silently keeps the last value)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[object] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # `<<: *anchor` keys may be overridden: that is what merging is for
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, str | int | float | bool):
-                continue  # an unhashable key fails in the base class with its own message
-            if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def read_yaml(path: Path) -> Any:
     file = str(path)
     try:
@@ -191,7 +175,7 @@ def read_yaml(path: Path) -> Any:
     except OSError as exc:
         raise ConfigError(file, "", f"cannot read file: {exc.strerror or exc}") from None
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader
+        return load_yaml(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"

@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import structlog
@@ -168,12 +168,14 @@ def _apply_group(plan: TargetPlan, reader: Reader, writer: Writer, replan: Calla
                  settings: RetrySettings, policy_busy: bool, sleep: Callable[[float], None],
                  on_retry: Callable[[str, BaseException], None], result: ApplyResult) -> None:
     current = plan
+    stale = False  # a 412 says the group moved even if our read shows the etag we planned against
     for _ in range(settings.replans + 1):
         if policy_busy:
             wait_until_settled(reader, settings, sleep=sleep)
         live = with_retries(reader.get_group, settings, "GET owned group", sleep=sleep, on_retry=on_retry)
         live_etag = live.etag if live else None
-        if live_etag != current.observed_etag:
+        if stale or live_etag != current.observed_etag:
+            stale = False
             log.info("plan.stale", target=plan.target, observed_etag=current.observed_etag, live_etag=live_etag)
             current = replan(live)
             result.replanned = True
@@ -189,8 +191,7 @@ def _apply_group(plan: TargetPlan, reader: Reader, writer: Writer, replan: Calla
                          f"PUT rule collection group {current.group_name}", sleep=sleep, on_retry=on_retry)
         except ConcurrentModificationError as exc:
             log.warning("rcg.precondition_failed", target=plan.target, error=exc.describe())
-            policy_busy = True
-            current = current if current.observed_etag != live_etag else _force_stale(current)
+            policy_busy = stale = True
             continue
         result.group_written = True
         counts = current.counts
@@ -199,11 +200,6 @@ def _apply_group(plan: TargetPlan, reader: Reader, writer: Writer, replan: Calla
         return
     raise PlanError(f"rule collection group {plan.group_name} kept changing while amlfw tried to write it "
                     f"({settings.replans + 1} attempts); someone else is editing it")
-
-
-def _force_stale(p: TargetPlan) -> TargetPlan:
-    """Mark a plan's etag as unknown so the next loop re-plans against a fresh read."""
-    return replace(p, observed_etag="\x00stale")
 
 
 def _put(writer: Writer, body: dict[str, Any], if_match: str | None) -> Callable[[], ObservedGroup]:

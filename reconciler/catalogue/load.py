@@ -33,6 +33,7 @@ from reconciler.model import (
     PortSpec,
     Provenance,
 )
+from reconciler.yamlio import load_yaml
 
 ENTRY_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 VERSION_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -46,27 +47,6 @@ _ENTRY_KEYS = {
     "provenance", "corrections", "notes",
 }
 _PROVENANCE_KEYS = {"section", "seed_text", "also_in", "in_seed_text", "source"}
-
-# the C loader is several times faster; fall back when PyYAML was built without libyaml
-_BaseLoader: type[yaml.SafeLoader | yaml.CSafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _Loader(_BaseLoader):  # type: ignore[valid-type,misc]
-    """Rejects a key repeated in one mapping (PyYAML silently keeps the last value, e.g. of `ports`)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[object] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, str | int | float | bool):
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-                seen.add(key)
-        result: dict[Any, Any] = super().construct_mapping(node, deep=deep)
-        return result
-
 
 def default_catalogue_dir() -> Path:
     """`$AMLFW_CATALOGUE_DIR`, else `config/catalogue` of the source tree this package runs from."""
@@ -82,7 +62,7 @@ def _read(path: Path) -> Any:
     except OSError as exc:
         raise CatalogueError(str(path), "", f"cannot read file: {exc.strerror or exc}") from None
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+        return load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
