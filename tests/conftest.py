@@ -12,6 +12,7 @@ import pytest
 
 from reconciler.catalogue import CatalogueStore
 from reconciler.model import Catalogue
+from tests.emulator.reference import ReferenceData
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,10 +29,15 @@ def examples_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """The shared reference folder: `$AMLFW_SHARED_DIR`, else `../shared` beside the repository."""
-    override = os.environ.get("AMLFW_SHARED_DIR")
-    return Path(override) if override else REPO.parent / "shared"
+def reference() -> ReferenceData:
+    """The vendored reference data (`reference/`, or `$AMLFW_REFERENCE_DIR`): one loader for every test."""
+    return ReferenceData.at()
+
+
+@pytest.fixture(scope="session")
+def spec_dir(reference: ReferenceData) -> Path:
+    """The main swagger folder (api-version 2026-03-01); fails, never skips, when it is missing."""
+    return reference.path("azure-rest-api-specs", "2026-03-01")
 
 
 @pytest.fixture(scope="session")

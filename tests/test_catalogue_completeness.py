@@ -12,7 +12,6 @@ The YAML is read with ``yaml.safe_load`` directly: this test does not depend on 
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -23,22 +22,16 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.emulator.reference import SEED_FILE, ReferenceData
+
 REPO = Path(__file__).resolve().parents[1]
 CATALOGUE_ROOT = REPO / "config" / "catalogue"
 CATALOGUE_DIR = CATALOGUE_ROOT / "azureml-2021.11"
 
 
-def shared_dir() -> Path:
-    override = os.environ.get("AMLFW_SHARED_DIR")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2] / "shared"
-
-
-SEED_FILE = "seed/000_91ea23d36c338e6a.txt"
 SERVICE_TAG_FILES = {
-    "AzureCloud": "reference/service-tags/ServiceTags_Public.json",
-    "AzureUSGovernment": "reference/service-tags/ServiceTags_Gov.json",
+    "AzureCloud": ("service-tags", "ServiceTags_Public.json"),
+    "AzureUSGovernment": ("service-tags", "ServiceTags_Gov.json"),
 }
 # The region each cloud's regional tags are checked with (PascalCase suffix, lower-case ARM name).
 SAMPLE_REGION = {"AzureCloud": ("WestUS2", "westus2"), "AzureUSGovernment": ("USGovVirginia", "usgovvirginia")}
@@ -425,10 +418,8 @@ def matching(row: Row, clouds: tuple[str, ...]) -> list[dict[str, Any]]:
 
 
 @cache
-def service_tag_names(cloud: str) -> frozenset[str] | None:
-    path = shared_dir() / SERVICE_TAG_FILES[cloud]
-    if not path.is_file():
-        return None
+def service_tag_names(cloud: str) -> frozenset[str]:
+    path = ReferenceData.at().path(*SERVICE_TAG_FILES[cloud])
     with path.open(encoding="utf-8") as handle:
         return frozenset(value["name"] for value in json.load(handle)["values"])
 
@@ -703,10 +694,7 @@ def test_private_endpoint_ports_fall_back_to_the_service_tag() -> None:
 
 
 def test_seed_text_is_verbatim() -> None:
-    seed = shared_dir() / SEED_FILE
-    if not seed.is_file():
-        pytest.skip(f"seed not available at {seed} (set AMLFW_SHARED_DIR)")
-    text = seed.read_text(encoding="utf-8")
+    text = ReferenceData.at().seed_text()
     for entry in entries():
         seed_text = entry["provenance"].get("seed_text")
         if seed_text is not None:
@@ -740,8 +728,6 @@ def resolved_names(value: str, cloud: str) -> list[str]:
 @pytest.mark.parametrize("cloud", ["AzureCloud", "AzureUSGovernment"])
 def test_service_tags_exist_in_the_service_tag_json(cloud: str) -> None:
     names = service_tag_names(cloud)
-    if names is None:
-        pytest.skip(f"{SERVICE_TAG_FILES[cloud]} not found under {shared_dir()} (set AMLFW_SHARED_DIR)")
     missing = [
         f"{entry_id}: {value}"
         for entry_id, value, clouds in tag_references()
@@ -789,9 +775,7 @@ def test_regions_yaml() -> None:
             # PascalCase, except regions whose only regional tag is AzureCloud.<region> (brazilne)
             assert suffix[0].isupper() or suffix == region, (cloud, suffix)
     for cloud in ("AzureCloud", "AzureUSGovernment"):
-        path = shared_dir() / SERVICE_TAG_FILES[cloud]
-        if not path.is_file():
-            continue
+        path = ReferenceData.at().path(*SERVICE_TAG_FILES[cloud])
         with path.open(encoding="utf-8") as handle:
             document = json.load(handle)
         json_regions = {v["properties"]["region"] for v in document["values"] if v["properties"].get("region")}
@@ -811,8 +795,6 @@ def test_service_tag_names_yaml() -> None:
     for cloud, names in data.items():
         assert names == sorted(names)
         assert len(names) == len(set(names))
-        json_names = service_tag_names(cloud)
-        if json_names is not None:
-            assert set(names) == json_names, f"{cloud}: regenerate with generate_reference_data.py"
+        assert set(names) == service_tag_names(cloud), f"{cloud}: regenerate with reference/generate_catalogue_data.py"
     assert "AzureKeyVault.WestUS2" in data["AzureCloud"]
     assert "Keyvault.WestUS2" not in data["AzureCloud"]

@@ -135,15 +135,36 @@ def test_signal_stops_cleanly(tmp_path: Path, signum: int) -> None:
 
 
 def test_reference_dir_override(tmp_path: Path) -> None:
-    """``AMLFW_REFERENCE_DIR`` moves the reference data; a missing folder shows on first use, not at start."""
-    env = {**os.environ, "AMLFW_REFERENCE_DIR": str(tmp_path / "nowhere")}
+    """``AMLFW_REFERENCE_DIR`` is the one override of the vendored ``reference/`` folder."""
+    env = {**os.environ, "AMLFW_REFERENCE_DIR": str(tmp_path / "elsewhere")}
     process = subprocess.run(
         [sys.executable, "-c", "from tests.emulator.reference import ReferenceData; print(ReferenceData.at().root)"],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True, timeout=30,
     )
-    assert process.stdout.strip() == str((tmp_path / "nowhere").resolve())
+    assert process.stdout.strip() == str((tmp_path / "elsewhere").resolve())
+    unset = {k: v for k, v in os.environ.items() if k != "AMLFW_REFERENCE_DIR"}
+    process = subprocess.run(
+        [sys.executable, "-c", "from tests.emulator.reference import ReferenceData; print(ReferenceData.at().root)"],
+        cwd=REPO_ROOT, env=unset, capture_output=True, text=True, check=True, timeout=30,
+    )
+    assert process.stdout.strip() == str(REPO_ROOT / "reference")
+
+
+@pytest.mark.parametrize("layout", ["no-folder", "partial-folder"])
+def test_emulator_refuses_to_start_without_its_data(tmp_path: Path, layout: str) -> None:
+    """No reference data: one line on stderr and exit 1 before listening, never a 500 on every PUT."""
+    root = tmp_path / "reference"
+    if layout == "partial-folder":
+        (root / "service-tags").mkdir(parents=True)
+    env = {**os.environ, "AMLFW_REFERENCE_DIR": str(root)}
+    process = subprocess.run(
+        [sys.executable, "-m", "tests.emulator", "--state-dir", str(tmp_path / "state")],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=30,
+    )
+    assert process.returncode == 1
+    lines = process.stderr.strip().splitlines()
+    assert len(lines) == 1, process.stderr
+    assert lines[0].startswith("error: reference data ")
+    assert str(root) in lines[0]
+    assert "Traceback" not in process.stderr
+    assert not (tmp_path / "state" / "emulator.json").exists()

@@ -36,6 +36,7 @@ from reconciler.plan import (
     plan,
 )
 from reconciler.render.desired import policy_id
+from tests.emulator.reference import ReferenceData
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "config" / "examples"
@@ -275,10 +276,8 @@ OFFICIAL_GROUP_BODIES = [
 ]
 
 
-def _official(shared_dir: Path, version: str, name: str, path: tuple[str, ...]) -> dict[str, Any]:
-    file = shared_dir / "reference" / "azure-rest-api-specs" / version / "examples" / name
-    if not file.is_file():
-        pytest.skip(f"reference example not found: {file} (set AMLFW_SHARED_DIR)")
+def _official(reference: ReferenceData, version: str, name: str, path: tuple[str, ...]) -> dict[str, Any]:
+    file = reference.path("azure-rest-api-specs", version, "examples", name)
     doc: Any = json.loads(file.read_text(encoding="utf-8"))
     for key in path:
         doc = doc[key]
@@ -300,19 +299,19 @@ def _canonical(rule: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("version", "name", "path"), OFFICIAL_GROUP_BODIES,
                          ids=[n.removeprefix("FirewallPolicy") for _, n, _ in OFFICIAL_GROUP_BODIES])
-def test_foreign_rules_survive_a_read_and_a_re_put(shared_dir: Path, version: str, name: str,
+def test_foreign_rules_survive_a_read_and_a_re_put(reference: ReferenceData, version: str, name: str,
                                                    path: tuple[str, ...]) -> None:
     """Every field of a rule amlfw does not own is PUT back as read, including fields the model does not know
     (sourceGeoLocations, httpHeadersToInsert): carrying a foreign collection through must never widen it."""
-    raw = _official(shared_dir, version, name, path)
+    raw = _official(reference, version, name, path)
     for c in raw["properties"]["ruleCollections"]:
         for r in c["rules"]:
             assert _canonical(rule_to_arm(rule_from_arm(r))) == _canonical(r), r["name"]
 
 
-def test_foreign_collection_is_carried_through_and_never_removed(shared_dir: Path) -> None:
+def test_foreign_collection_is_carried_through_and_never_removed(reference: ReferenceData) -> None:
     t, d = public()
-    theirs = _official(shared_dir, "2026-03-01", "FirewallPolicyRuleCollectionGroupGet.json",
+    theirs = _official(reference, "2026-03-01", "FirewallPolicyRuleCollectionGroupGet.json",
                        ("responses", "200", "body"))["properties"]["ruleCollections"][0]
     assert not is_owned_collection(theirs["name"])
     body = as_azure_returns_it(group_to_arm(d.group), t)

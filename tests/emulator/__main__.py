@@ -17,6 +17,7 @@ from pathlib import Path
 from types import FrameType
 
 from .api import Emulator
+from .reference import ReferenceDataMissingError
 
 DEFAULT_STATE_DIR = ".amlfw-run/emulator"
 
@@ -61,14 +62,18 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    emulator = Emulator(
-        host=args.host,
-        port=args.port,
-        op_duration=args.op_duration,
-        page_size=args.page_size,
-        conflict_status=args.conflict_status,
-        state_dir=state_dir,
-    )
+    try:
+        emulator = Emulator(
+            host=args.host,
+            port=args.port,
+            op_duration=args.op_duration,
+            page_size=args.page_size,
+            conflict_status=args.conflict_status,
+            state_dir=state_dir,
+        )
+    except ReferenceDataMissingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     with emulator:
         if args.seed_examples:
             emulator.seed_examples()

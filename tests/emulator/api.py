@@ -80,6 +80,7 @@ class Emulator:
             observed_defaults=observed_defaults,
         )
         self.reference = ReferenceData.at(Path(reference_dir) if reference_dir else None)
+        self.reference.check()  # refuse to start without the data it validates against (one-line error)
         self.faults = FaultInjector()
         self.log = RequestLog()
         self.state = ArmState(self.config, self.reference, self.faults)

@@ -1,7 +1,9 @@
-"""Lazy access to the public reference data the emulator is faithful to.
+"""The one loader of the public reference data that the emulator, the tests and the catalogue's generator use.
 
-Everything under ``shared/reference`` is read on first use and cached, so that start-up stays
-fast: the public service-tag file alone is 4 MB.
+The data is vendored in ``reference/`` at the repository root (origin and licence of every file:
+``reference/README.md``; checksums: ``reference/MANIFEST.sha256``). ``$AMLFW_REFERENCE_DIR`` is the one
+override (a refreshed copy, say); nothing else is looked up. Files are read on first use and cached, so that
+start-up stays fast: the public service-tag file alone is 4 MB.
 """
 
 from __future__ import annotations
@@ -18,12 +20,28 @@ REFERENCE_ENV = "AMLFW_REFERENCE_DIR"
 SPEC_VERSION_DIR = "azure-rest-api-specs/2026-03-01"
 
 
+VENDORED_DIR = REPO_ROOT / "reference"
+SEED_FILE = "seed/000_91ea23d36c338e6a.txt"
+# What must be there for the emulator to answer as Azure does (checked before it listens).
+REQUIRED_FILES = (
+    f"{SPEC_VERSION_DIR}/firewallPolicy.json",
+    f"{SPEC_VERSION_DIR}/common.json",
+    f"{SPEC_VERSION_DIR}/virtualNetwork.routeTable-serviceTags.excerpt.md",
+    "service-tags/ServiceTags_Public.json",
+    "azureml/outboundNetworkDependenciesEndpoints.get.json",
+)
+
+
+class ReferenceDataMissingError(FileNotFoundError):
+    """The reference folder, or a file the caller needs, is not there. ``str()`` is one line."""
+
+
 def default_reference_dir() -> Path:
-    """``$AMLFW_REFERENCE_DIR`` if set, else ``<repo>/../shared/reference`` (the CI layout)."""
+    """``$AMLFW_REFERENCE_DIR`` if set, else the vendored ``<repo>/reference``."""
     override = os.environ.get(REFERENCE_ENV)
     if override:
         return Path(override).expanduser().resolve()
-    return (REPO_ROOT.parent / "shared" / "reference").resolve()
+    return VENDORED_DIR.resolve()
 
 
 def load_json(path: Path) -> Any:
@@ -56,11 +74,25 @@ class ReferenceData:
         self._service_tag_names: frozenset[str] = frozenset()
 
     def path(self, *parts: str) -> Path:
-        if not self.root.is_dir():
-            raise FileNotFoundError(
-                f"reference data not found at {self.root}; set {REFERENCE_ENV} to the shared/reference folder"
+        """The path of a reference file; raises ``ReferenceDataMissingError`` if it is not there."""
+        path = self.root.joinpath(*parts)
+        if not path.exists():
+            where = "folder" if not self.root.is_dir() else "file"
+            missing = self.root if where == "folder" else path
+            raise ReferenceDataMissingError(
+                f"reference data {where} not found: {missing} (the vendored copy is <repo>/reference; "
+                f"{REFERENCE_ENV} overrides it)"
             )
-        return self.root.joinpath(*parts)
+        return path
+
+    def check(self) -> None:
+        """Raise ``ReferenceDataMissingError`` (one line) unless every file the emulator needs is there."""
+        for name in REQUIRED_FILES:
+            self.path(*name.split("/"))
+
+    def seed_text(self) -> str:
+        """The source document of the baseline catalogue (ko-KR, ms.date 2021-11-30)."""
+        return self.path(*SEED_FILE.split("/")).read_text(encoding="utf-8")
 
     def example(self, version: str, name: str) -> dict[str, Any]:
         """An official example, e.g. ``example("2026-03-01", "FirewallPolicyPut")``."""
