@@ -35,12 +35,39 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_ERROR, f"error: {message}\n")
 
 
+class _VersionAction(argparse.Action):
+    """`amlfw [--catalogue-dir DIR] --version`: the package version, then the catalogue versions and where they are.
+
+    Exit 0; exit 1 with one line on stderr when the catalogue cannot be found (the version line is printed first).
+    """
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help=str(kwargs.get("help") or ""))
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        from reconciler.catalogue import CatalogueStore
+
+        print(f"amlfw {__version__}")
+        directory = getattr(namespace, "catalogue_dir", None)
+        store = CatalogueStore(Path(directory) if directory else None)
+        try:
+            versions = store.versions()
+        except AmlfwError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            parser.exit(EXIT_ERROR)
+        print(f"catalogue {', '.join(versions) or '(none)'} ({store.root})")
+        parser.exit(EXIT_OK)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="amlfw", description="Keep an Azure Firewall Policy in step with what Azure Machine "
                 "Learning needs.")
-    p.add_argument("--version", action="version", version=f"amlfw {__version__}")
+    p.add_argument("--version", action=_VersionAction,
+                   help="print the version and the catalogue versions it ships, then exit")
     p.add_argument("--catalogue-dir", metavar="DIR",
-                   help="endpoint catalogue directory (default: $AMLFW_CATALOGUE_DIR or config/catalogue)")
+                   help="endpoint catalogue directory (default: $AMLFW_CATALOGUE_DIR, else the catalogue shipped "
+                        "with amlfw)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 

@@ -12,6 +12,7 @@ Layout (see docs/catalogue.md):
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 import re
 from collections.abc import Mapping
@@ -48,12 +49,32 @@ _ENTRY_KEYS = {
 }
 _PROVENANCE_KEYS = {"section", "seed_text", "also_in", "in_seed_text", "source"}
 
+CATALOGUE_ENV = "AMLFW_CATALOGUE_DIR"
+_OVERRIDES = f"--catalogue-dir DIR or ${CATALOGUE_ENV}"
+
+
+def packaged_catalogue_dir() -> Path:
+    """The catalogue the installed package carries (`reconciler/catalogue_data/`, mapped from
+    `config/catalogue/` when the wheel is built)."""
+    return Path(str(importlib.resources.files("reconciler").joinpath("catalogue_data")))
+
+
+def source_catalogue_dir() -> Path:
+    """`config/catalogue/` of the source tree this package runs from (a clone, an editable install)."""
+    return Path(__file__).resolve().parents[2] / "config" / "catalogue"
+
+
 def default_catalogue_dir() -> Path:
-    """`$AMLFW_CATALOGUE_DIR`, else `config/catalogue` of the source tree this package runs from."""
-    env = os.environ.get("AMLFW_CATALOGUE_DIR")
+    """`$AMLFW_CATALOGUE_DIR`, else the catalogue inside the installed package, else `config/catalogue/` of the
+    source tree. The first that exists wins; when none does, the packaged path is returned (and reported)."""
+    env = os.environ.get(CATALOGUE_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "config" / "catalogue"
+    packaged = packaged_catalogue_dir()
+    if packaged.is_dir():
+        return packaged
+    source = source_catalogue_dir()
+    return source if source.is_dir() else packaged
 
 
 def _read(path: Path) -> Any:
@@ -78,13 +99,13 @@ class CatalogueStore:
 
     def versions(self) -> list[str]:
         if not self.root.is_dir():
-            raise CatalogueError(str(self.root), "", "catalogue directory not found")
+            raise CatalogueError(str(self.root), "", f"catalogue directory not found (set {_OVERRIDES})")
         return sorted(p.name for p in self.root.iterdir() if (p / "catalogue.yaml").is_file())
 
     def get(self, version: str | None = None) -> Catalogue:
         versions = self.versions()
         if not versions:
-            raise CatalogueError(str(self.root), "", "no catalogue version found")
+            raise CatalogueError(str(self.root), "", f"no catalogue version found (set {_OVERRIDES})")
         if version is None:
             version = versions[-1]
         if version not in versions:
