@@ -4,14 +4,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.amlfw-installed
 
-.PHONY: install run test lint bench clean refresh-reference
+.PHONY: install run test lint bench clean refresh-reference lock
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Exact versions with hashes from the lock (reproducible CI); the project itself goes in editable, without deps.
+$(STAMP): pyproject.toml requirements-test.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-test.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
 run: install
@@ -33,6 +34,14 @@ refresh-reference: install
 	@test -n "$(SOURCE)" || { echo "usage: make refresh-reference SOURCE=/path/to/reference [SEED=/path/to/seed]"; exit 1; }
 	$(BIN)/python reference/refresh.py "$(SOURCE)" $(if $(SEED),--seed "$(SEED)")
 	$(BIN)/python reference/generate_catalogue_data.py
+
+# Regenerate the lock files from pyproject.toml's ranges (pip-tools; exact versions with hashes):
+# requirements-test.lock for `make install` and CI, deploy/requirements.lock for the image and VM installs.
+LOCK_FLAGS := --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links --upgrade
+lock: install
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'pip-tools>=7.4,<8'
+	$(BIN)/pip-compile $(LOCK_FLAGS) --extra lease --extra test --output-file requirements-test.lock pyproject.toml
+	$(BIN)/pip-compile $(LOCK_FLAGS) --extra lease --output-file deploy/requirements.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .amlfw-run

@@ -93,19 +93,24 @@ def test_dockerfile_runs_amlfw_reconcile_as_non_root_with_a_healthcheck(docker: 
     assert probe[0] == "python", "the slim image has no curl: the probe is Python's urllib"
 
 
-def test_dockerfile_ships_the_catalogue_and_the_lease_extra(docker: list[tuple[str, str]]) -> None:
+def test_dockerfile_installs_from_the_lock_and_ships_the_catalogue_in_the_wheel(docker: list[tuple[str, str]]) -> None:
     env = " ".join(a for ins, a in final_stage(docker) if ins == "ENV")
-    assert "AMLFW_CATALOGUE_DIR=/opt/amlfw/catalogue" in env
+    assert "AMLFW_CATALOGUE_DIR" not in env, "the catalogue is package data: no override needed"
     assert "PYTHONDONTWRITEBYTECODE=1" in env, "read-only root filesystem: no .pyc written at run time"
-    assert any(ins == "COPY" and a.split()[0] == "config/catalogue" and a.split()[-1] == "/opt/amlfw/catalogue"
-               for ins, a in docker)
-    assert any(ins == "RUN" and '".[lease]"' in a for ins, a in docker), "the image can hold the HA lease"
+    assert any(ins == "COPY" and a.split()[0] == "config/catalogue" for ins, a in docker), "the wheel's catalogue"
+    runs = [a for ins, a in docker if ins == "RUN"]
+    assert any("--require-hashes" in a and "-r requirements.lock" in a for a in runs), "locked dependencies"
+    assert any("pip install --no-deps ." in a for a in runs), "the project itself adds no unlocked dependency"
+    lock = (DEPLOY / "requirements.lock").read_text()
+    assert "azure-storage-blob==" in lock, "the image can hold the HA lease"
+    assert all("--hash=sha256:" in block for block in lock.split("\n\n")[1:] if "==" in block)
     for ins, a in docker:
         if ins == "COPY" and not a.startswith("--from"):
             for source in shlex.split(a)[:-1]:
                 assert (REPO / source).exists(), f"COPY source {source} is not in the repository"
     ignore = (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
-    for needed in ("!pyproject.toml", "!README.md", "!reconciler/", "!config/catalogue/"):
+    for needed in ("!pyproject.toml", "!README.md", "!LICENSE", "!reconciler/", "!config/catalogue/",
+                   "!deploy/requirements.lock"):
         assert needed in ignore
 
 
@@ -321,7 +326,7 @@ def test_systemd_unit() -> None:
     assert service["ProtectSystem"] == "strict"
     assert service["NoNewPrivileges"] == "yes"
     assert service["Restart"] == "on-failure", "SIGTERM exits 0 and stays stopped"
-    assert "AMLFW_CATALOGUE_DIR=/opt/amlfw/catalogue" in unit["Service"]["Environment"]
+    assert not [e for e in unit["Service"]["Environment"] if "AMLFW_CATALOGUE_DIR" in e], "the wheel has it"
     assert unit["Install"]["WantedBy"] == ["multi-user.target"]
 
 

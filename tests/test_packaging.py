@@ -142,3 +142,38 @@ def test_the_package_list_names_every_package_and_the_version_matches() -> None:
     assert project["tool"]["setuptools"]["package-dir"] == {"reconciler.catalogue_data": "config/catalogue"}
     assert project["project"]["version"] == __version__
     assert re.fullmatch(r"\d+\.\d+\.\d+", __version__)
+
+
+def _pins(lock: Path) -> dict[str, str]:
+    pins = {}
+    for line in lock.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)==(\S+) \\$", line)
+        if match:
+            pins[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(2)
+    return pins
+
+
+@pytest.mark.parametrize(("lock", "extras"), [("requirements-test.lock", ("lease", "test")),
+                                              ("deploy/requirements.lock", ("lease",))])
+def test_the_lock_pins_every_requirement_within_its_range_with_hashes(lock: str, extras: tuple[str, ...]) -> None:
+    """`make lock` output is in step with pyproject.toml's ranges (regenerate it when a range changes)."""
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = [*project["dependencies"], *(r for extra in extras for r in project["optional-dependencies"][extra])]
+    pins = _pins(REPO / lock)
+    for spec in wanted:
+        requirement = Requirement(spec)
+        name = re.sub(r"[-_.]+", "-", requirement.name).lower()
+        assert name in pins, f"{lock}: {name} is not pinned"
+        assert requirement.specifier.contains(pins[name], prereleases=True), f"{lock}: {name}=={pins[name]} !~ {spec}"
+    text = (REPO / lock).read_text(encoding="utf-8")
+    assert text.count("==") == len(pins) and text.count("--hash=sha256:") >= len(pins)
+    options = [line for line in text.splitlines() if line.startswith("-")]
+    assert options == [], "no machine-specific index or find-links in the lock"
+
+
+def test_the_two_locks_agree_on_shared_packages() -> None:
+    test, deploy = _pins(REPO / "requirements-test.lock"), _pins(REPO / "deploy" / "requirements.lock")
+    assert set(deploy) <= set(test)
+    assert {name: test[name] for name in deploy} == deploy
