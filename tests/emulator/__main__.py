@@ -2,6 +2,10 @@
 
 Once it listens it writes ``DIR/emulator.json`` = ``{"base_url", "ca_bundle", "admin_url", "pid", "env"}``
 atomically (temporary file, then rename), and removes it again on a clean exit.
+
+``--seed-config FILE`` is the sandbox: it seeds what FILE points at and writes ``DIR/sandbox.yaml`` (FILE pointed
+at the emulator) and ``DIR/env.sh`` (the variables to export), then prints how to run amlfw against it. An invalid
+FILE gives amlfw's own one-line error and exit 1, before anything listens.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--page-size", type=int, default=2)
     parser.add_argument("--conflict-status", type=int, choices=(409, 429), default=409)
     parser.add_argument("--seed-examples", action="store_true", help="seed the official examples")
+    parser.add_argument("--seed-config", metavar="FILE",
+                        help="sandbox: seed what this amlfw config points at; write DIR/sandbox.yaml and DIR/env.sh")
+    parser.add_argument("--catalogue-dir", metavar="DIR", help="catalogue for --seed-config (default: amlfw's)")
     parser.add_argument("--verbose", action="store_true", help="log every request (never tokens)")
     return parser.parse_args(argv)
 
@@ -77,6 +84,27 @@ def main(argv: list[str] | None = None) -> int:
     with emulator:
         if args.seed_examples:
             emulator.seed_examples()
+        if args.seed_config:
+            from reconciler.errors import AmlfwError
+
+            from .sandbox import seed_config
+
+            try:
+                sandbox = seed_config(emulator, Path(args.seed_config), state_dir,
+                                      Path(args.catalogue_dir) if args.catalogue_dir else None)
+            except (AmlfwError, LookupError) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            here = Path.cwd()
+
+            def shown(path: Path) -> str:
+                return str(path.relative_to(here)) if path.is_relative_to(here) else str(path)
+
+            print(f"emulator listening on {emulator.base_url}; seeded:", *(f"  {line}" for line in sandbox.seeded),
+                  "try your configuration against it (in another shell, from this folder):",
+                  f"  . {shown(sandbox.env_file)}",
+                  f"  amlfw reconcile --config {shown(sandbox.config)} --once --dry-run",
+                  "stop the emulator with Ctrl-C", sep="\n", flush=True)
         state_file = write_state_file(emulator, state_dir)
         try:
             while not stop.wait(0.2):

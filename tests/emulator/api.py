@@ -176,6 +176,10 @@ class Emulator:
     def register_provider(self, sub: str, namespace: str, state: str = "Registered") -> None:
         self.state.register_provider(sub, namespace, state)
 
+    def set_subscription_cloud(self, sub: str, cloud: str) -> None:
+        """Service tags in ``sub`` are checked against ``cloud``'s list (``AzureCloud`` by default)."""
+        self.state.set_subscription_cloud(sub, cloud)
+
     def put_policy(
         self, sub: str, rg: str, name: str, body: dict[str, Any], *, validate: bool = True
     ) -> dict[str, Any]:

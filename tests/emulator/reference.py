@@ -72,6 +72,7 @@ class ReferenceData:
         self._lock = threading.Lock()
         self._service_tags: dict[str, Any] | None = None
         self._service_tag_names: frozenset[str] = frozenset()
+        self._gov_tag_names: frozenset[str] | None = None
 
     def path(self, *parts: str) -> Path:
         """The path of a reference file; raises ``ReferenceDataMissingError`` if it is not there."""
@@ -133,3 +134,16 @@ class ReferenceData:
         """Case-insensitive membership in the public service-tag list (``Storage``, ``Storage.WestUS2``...)."""
         self.service_tags_document()
         return name.casefold() in self._service_tag_names
+
+    def is_service_tag_in(self, cloud: str, name: str) -> bool:
+        """Membership in the cloud's own list: Public, US Government (``ServiceTags_Gov.json``). No China list
+        is published in a downloadable form, so for ``AzureChinaCloud`` a well-formed tag name is accepted."""
+        if cloud == "AzureUSGovernment":
+            with self._lock:
+                if self._gov_tag_names is None:
+                    document = load_json(self.path("service-tags", "ServiceTags_Gov.json"))
+                    self._gov_tag_names = frozenset(v["name"].casefold() for v in document["values"])
+            return name.casefold() in self._gov_tag_names
+        if cloud == "AzureChinaCloud":
+            return re.fullmatch(r"[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)?", name) is not None
+        return self.is_service_tag(name)

@@ -18,6 +18,7 @@ Write semantics (the fact sheets, sections 2-3, and the official examples):
 from __future__ import annotations
 
 import copy
+import functools
 import threading
 import time
 import uuid
@@ -239,6 +240,7 @@ class ArmState:
         self._lock = threading.RLock()
         self._resource_groups: dict[Key, ResourceGroup] = {}
         self._providers: dict[Key, str] = {}
+        self._clouds: dict[str, str] = {}  # subscription -> cloud whose service-tag list applies
         self._policies: dict[Key, Policy] = {}
         self._route_tables: dict[Key, RouteTable] = {}
         self._ip_groups: dict[Key, IpGroup] = {}
@@ -381,6 +383,17 @@ class ArmState:
             "location": record.location,
             "properties": {"provisioningState": "Succeeded"},
         }
+
+    def set_subscription_cloud(self, sub: str, cloud: str) -> None:
+        """Validate service tags in this subscription against ``cloud``'s list (default ``AzureCloud``): one
+        emulator can stand in for the Resource Manager of several clouds, as the sandbox of a fleet needs."""
+        with self._lock:
+            self._clouds[sub.casefold()] = cloud
+
+    def _is_service_tag_for(self, resource_id: str) -> Callable[[str], bool]:
+        parts = resource_id.strip("/").split("/")
+        cloud = self._clouds.get(parts[1].casefold(), "AzureCloud") if len(parts) > 1 else "AzureCloud"
+        return functools.partial(self.reference.is_service_tag_in, cloud)
 
     def register_provider(self, sub: str, namespace: str, state: str) -> None:
         with self._lock:
@@ -554,7 +567,7 @@ class ArmState:
 
     def _policy_context(self, policy: Policy) -> validate.PolicyContext:
         return validate.PolicyContext.from_policy(
-            policy.name, policy.properties, self._ip_group_exists, self.reference.is_service_tag
+            policy.name, policy.properties, self._ip_group_exists, self._is_service_tag_for(policy.id)
         )
 
     def _ip_group_exists(self, resource_id: str) -> bool:
@@ -835,7 +848,7 @@ class ArmState:
             route_id = f"{table_id}/routes/{name}"
             validate.check_name(name, "Route", resource_id=route_id)
             self.schemas.check("route", body)
-            validate.check_route(stored, route_id, self.reference.is_service_tag)
+            validate.check_route(stored, route_id, self._is_service_tag_for(route_id))
         return stored
 
     def _validated_table(
@@ -857,7 +870,7 @@ class ArmState:
             )
         if validate_body:
             validate.check_route_set(
-                table_id, {k: r.properties for k, r in routes.items()}, self.reference.is_service_tag
+                table_id, {k: r.properties for k, r in routes.items()}, self._is_service_tag_for(table_id)
             )
         return _writable(body, ROUTE_TABLE_READ_ONLY, ("location", "tags")), routes
 
@@ -961,7 +974,7 @@ class ArmState:
     def _check_route_limits(self, table: RouteTable, name: str, properties: dict[str, Any]) -> None:
         proposed = {key: route.properties for key, route in table.routes.items()}
         proposed[name.casefold()] = properties
-        validate.check_route_set(table.id, proposed, self.reference.is_service_tag)
+        validate.check_route_set(table.id, proposed, self._is_service_tag_for(table.id))
 
     def put_route_http(
         self,
