@@ -242,7 +242,12 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
             used_priorities[prio] = coll_name
             collections.append(RuleCollection(name=coll_name, priority=prio, action="Allow",
                                                rules=tuple(r for r, _ in rules)))
-            origins.extend(RuleOrigin(coll_name, r.name, ws.name, ids) for r, ids in rules)
+            by_id = {e.id: e for e in entries}
+            selected = {"baseline", *ws.features}
+            origins.extend(
+                RuleOrigin(coll_name, r.name, ws.name, ids,
+                           tuple(sorted({f for i in ids if i in by_id for f in by_id[i].features} & selected)))
+                for r, ids in rules)
         rows.extend(out.rows)
 
     group = RuleCollectionGroup(

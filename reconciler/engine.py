@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -150,6 +151,13 @@ def render_outcomes(outcomes: Sequence[Outcome], fmt: str, *, dry_run: bool, col
     return report.render_text(outcomes, color=color, applied=not dry_run)
 
 
+def use_color(choice: str) -> bool:
+    """`--color always|never|auto`; auto means a terminal, unless NO_COLOR is set (https://no-color.org)."""
+    if choice != "auto":
+        return choice == "always"
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
 def run_reconcile(args: argparse.Namespace) -> int:
     """`amlfw reconcile`: --once (with or without --dry-run) here; the daemon lives in reconciler.daemon."""
     from reconciler import logs
@@ -166,7 +174,7 @@ def run_reconcile(args: argparse.Namespace) -> int:
 
         return run_daemon(args, pairs)
     outcomes = reconcile_all(pairs, dry_run=args.dry_run, max_workers=args.max_workers or 4)
-    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    color = use_color(args.color)
     sys.stdout.write(render_outcomes(outcomes, args.output, dry_run=args.dry_run, color=color))
     sys.stdout.flush()
     return exit_code(outcomes, dry_run=args.dry_run)

@@ -370,6 +370,7 @@ class RuleOrigin:
     rule: str
     workspace: str
     entry_ids: tuple[str, ...]
+    features: tuple[str, ...] = ()  # the workspace's features those entries serve (baseline included)
 
 
 @dataclass(frozen=True, slots=True)

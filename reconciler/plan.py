@@ -29,7 +29,7 @@ from reconciler.model import (
     RuleCollectionGroup,
 )
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: rule attributes, catalogue entries and features, list elements added/removed
 OWNED_COLLECTION_RE = re.compile(r"^ws-.+-(net|app)$")
 
 
@@ -71,20 +71,44 @@ class ObservedPolicy:
 # ---------------------------------------------------------------------------------------------- changes
 
 
+Value = str | int | bool | tuple[str, ...] | None
+
+
 @dataclass(frozen=True, slots=True)
 class FieldChange:
+    """One field before and after. For list fields, `added` and `removed` name the elements that changed, so a
+    renderer can show those instead of both whole lists."""
+
     field: str
-    before: str | int | bool | tuple[str, ...] | None
-    after: str | int | bool | tuple[str, ...] | None
+    before: Value
+    after: Value
+    added: tuple[str, ...] = field(default=(), init=False)
+    removed: tuple[str, ...] = field(default=(), init=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.before, tuple) and isinstance(self.after, tuple):  # elements compare as Azure does
+            b, a = {x.casefold(): x for x in self.before}, {x.casefold(): x for x in self.after}
+            object.__setattr__(self, "added", tuple(sorted(a[k] for k in a.keys() - b.keys())))
+            object.__setattr__(self, "removed", tuple(sorted(b[k] for k in b.keys() - a.keys())))
+
+    @property
+    def is_list(self) -> bool:
+        return isinstance(self.before, tuple) or isinstance(self.after, tuple)
 
 
 @dataclass(frozen=True, slots=True)
 class RuleChange:
+    """A rule added, removed or changed. `attributes` is everything an added rule will allow (or a removed rule
+    allowed): its wire fields that are set. `entries` and `features` say what in the catalogue it serves."""
+
     action: str  # add | remove | change
     collection: str
     rule: str
     rule_type: str
     fields: tuple[FieldChange, ...] = ()
+    attributes: tuple[tuple[str, Value], ...] = ()
+    entries: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +173,16 @@ class TargetPlan:
         return not any(e.blocking for e in self.errors)
 
     @property
+    def totals(self) -> dict[str, int]:
+        """Terraform's three numbers: rules and routes to add, to change (collections and the group's own fields
+        included), to destroy."""
+        c = self.counts
+        return {"add": c["rules_added"] + c["routes_added"],
+                "change": c["rules_changed"] + c["routes_changed"] + c["collections_changed"]
+                + (1 if self.group_fields else 0),
+                "destroy": c["rules_removed"] + c["routes_removed"]}
+
+    @property
     def counts(self) -> dict[str, int]:
         rule_changes = [r for c in self.collections for r in c.rules]
         return {
@@ -199,6 +233,21 @@ def _show(rule: Rule, name: str) -> str | int | bool | tuple[str, ...]:
     return v
 
 
+def rule_attributes(rule: Rule) -> tuple[tuple[str, Value], ...]:
+    """Every set wire field of a rule, in wire order: what it allows. An opaque rule shows its JSON body."""
+    if isinstance(rule, OpaqueRule):
+        return (("body", rule.body),)
+    names = _NET_FIELDS if isinstance(rule, NetworkRule) else _APP_FIELDS
+    out: list[tuple[str, Value]] = []
+    for n in names:
+        v = _show(rule, n)
+        if v:  # set fields only: a False terminateTLS, an empty description or list says nothing
+            out.append((_WIRE[n], v))
+    return tuple(out)
+
+
+
+
 def diff_rule(before: Rule, after: Rule) -> tuple[FieldChange, ...]:
     """Field-level differences between two rules of the same name. Empty when semantically equal."""
     if before == after:  # the common case, and cheap: normalised frozensets compare directly
@@ -227,11 +276,12 @@ def diff_collection(before: RuleCollection | None, after: RuleCollection | None)
     if before is None:
         assert after is not None
         return CollectionChange("add", after.name,
-                                rules=tuple(RuleChange("add", after.name, r.name, r.rule_type) for r in after.rules))
+                                rules=tuple(RuleChange("add", after.name, r.name, r.rule_type,
+                                                       attributes=rule_attributes(r)) for r in after.rules))
     if after is None:
         return CollectionChange("remove", before.name,
-                                rules=tuple(RuleChange("remove", before.name, r.name, r.rule_type)
-                                            for r in before.rules))
+                                rules=tuple(RuleChange("remove", before.name, r.name, r.rule_type,
+                                                       attributes=rule_attributes(r)) for r in before.rules))
     fields = []
     if before.priority != after.priority:
         fields.append(FieldChange("priority", before.priority, after.priority))
@@ -248,9 +298,9 @@ def diff_collection(before: RuleCollection | None, after: RuleCollection | None)
         o, n = old.get(key), new.get(key)
         if o is None:
             assert n is not None
-            rules.append(RuleChange("add", after.name, n.name, n.rule_type))
+            rules.append(RuleChange("add", after.name, n.name, n.rule_type, attributes=rule_attributes(n)))
         elif n is None:
-            rules.append(RuleChange("remove", after.name, o.name, o.rule_type))
+            rules.append(RuleChange("remove", after.name, o.name, o.rule_type, attributes=rule_attributes(o)))
         else:
             f = diff_rule(o, n)
             if f:
@@ -274,7 +324,8 @@ def diff_routes(desired: Iterable[Route], observed: Iterable[Route], prefix: str
             out.append(RouteChange("add", w.name, (FieldChange("addressPrefix", None, w.address_prefix),
                                                    FieldChange("nextHopType", None, w.next_hop_type))))
         elif w is None:
-            out.append(RouteChange("remove", h.name, (FieldChange("addressPrefix", h.address_prefix, None),)))
+            out.append(RouteChange("remove", h.name, (FieldChange("addressPrefix", h.address_prefix, None),
+                                                      FieldChange("nextHopType", h.next_hop_type, None))))
         else:
             f = []
             if h.address_prefix.lower() != w.address_prefix.lower():
@@ -293,6 +344,19 @@ def merged_body(desired: RuleCollectionGroup, observed: RuleCollectionGroup | No
     foreign = [c for c in (observed.rule_collections if observed else ()) if not is_owned_collection(c.name)]
     collections = sorted([*desired.rule_collections, *foreign], key=lambda c: (c.priority, c.name))
     return replace(desired, rule_collections=tuple(collections))
+
+
+def _with_origins(collections: list[CollectionChange], desired: DesiredTarget) -> list[CollectionChange]:
+    """Name the catalogue entries and features each added or changed rule serves (from the compiler's origins)."""
+    origins = {(o.collection.lower(), o.rule.lower()): o for o in desired.origins}
+    out = []
+    for c in collections:
+        rules = []
+        for r in c.rules:
+            origin = origins.get((r.collection.lower(), r.rule.lower())) if r.action != "remove" else None
+            rules.append(replace(r, entries=origin.entry_ids, features=origin.features) if origin else r)
+        out.append(replace(c, rules=tuple(rules)))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,6 +524,7 @@ def plan(inp: PlanInput, measure: Callable[[RuleCollectionGroup], int] | None = 
             routes_wanted = tuple(kept)
             route_changes = diff_routes(routes_wanted, o.routes, inp.route_prefix)
 
+    collections = _with_origins(collections, d)
     body = merged_body(desired_group, observed_group) if action != "none" else None
     size = measure(body) if (measure is not None and body is not None) else 0
     if size > inp.limits.max_group_bytes:

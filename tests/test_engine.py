@@ -290,7 +290,7 @@ def test_cli_exit_codes_and_reports(emu: Emulator, tmp_path: Path) -> None:
     drift = cli(path, emu, "--dry-run", "--output", "json")
     assert drift.returncode == 2, drift.stderr
     doc = json.loads(drift.stdout)
-    assert doc["format_version"] == 1 and doc["mode"] == "dry-run"
+    assert doc["format_version"] == 2 and doc["mode"] == "dry-run"
     (t,) = doc["targets"]
     assert t["status"] == "drift" and t["group"]["action"] == "create"
     assert [g["name"] for g in t["foreign"]["groups"]] == ["platform-baseline"]

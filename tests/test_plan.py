@@ -29,6 +29,7 @@ from reconciler.plan import (
     FieldChange,
     ObservedGroup,
     ObservedPolicy,
+    Outcome,
     PlanInput,
     RuleChange,
     TargetPlan,
@@ -36,6 +37,7 @@ from reconciler.plan import (
     plan,
 )
 from reconciler.render.desired import policy_id
+from reconciler.render.report import render_text
 from tests.emulator.reference import ReferenceData
 
 REPO = Path(__file__).resolve().parents[1]
@@ -219,9 +221,54 @@ def test_exact_changes_on_the_public_example() -> None:
     (cc,) = p.collections
     assert (cc.action, cc.collection, cc.fields) == ("change", net["name"], ())
     assert cc.rules == (RuleChange("change", net["name"], "tag-AzureResourceManager-tcp", "NetworkRule",
-                                   (FieldChange("destinationPorts", ("8443",), ("443",)),)),)
+                                   (FieldChange("destinationPorts", ("8443",), ("443",)),),
+                                   entries=("tag.azure-resource-manager",), features=("baseline",)),)
+    assert (cc.rules[0].fields[0].added, cc.rules[0].fields[0].removed) == (("443",), ("8443",))
     assert p.counts["rules_changed"] == 1
     assert p.applyable
+
+
+def test_the_plan_shows_everything_an_added_or_removed_rule_allows_and_what_it_serves() -> None:
+    """An added rule: every attribute and its catalogue entries and features; a removed rule: all it allowed."""
+    t, d = public()
+    body = as_azure_returns_it(group_to_arm(d.group), t)
+    app = next(c for c in body["properties"]["ruleCollections"] if c["name"].endswith("-app"))
+    pypi = next(r for r in app["rules"] if r["name"] == "app-pypi.org")
+    app["rules"].remove(pypi)
+    app["rules"].append({"ruleType": "ApplicationRule", "name": "allow-everything-temp", "sourceAddresses": ["*"],
+                         "protocols": [{"protocolType": "Https", "port": 443}], "targetFqdns": ["*"]})
+    p = make_plan(t, d, observed_policy(t, body))
+    (cc,) = p.collections
+    added = next(r for r in cc.rules if r.action == "add")
+    removed = next(r for r in cc.rules if r.action == "remove")
+    assert added.rule == "app-pypi.org"
+    attributes = dict(added.attributes)
+    assert attributes["targetFqdns"] == ("pypi.org",)
+    assert attributes["protocols"] == ("Http:80", "Https:443")
+    assert attributes["sourceAddresses"] == ("10.20.0.0/24",)
+    assert added.entries and all(e.startswith("hosts.python") or "pypi" in e for e in added.entries), added.entries
+    assert "python_packages" in added.features
+    assert removed.rule == "allow-everything-temp"
+    assert dict(removed.attributes) == {"protocols": ("Https:443",), "sourceAddresses": ("*",),
+                                        "targetFqdns": ("*",)}
+    assert (removed.entries, removed.features) == ((), ())
+    assert p.totals == {"add": 1, "change": 0, "destroy": 1}
+
+
+def test_a_list_change_names_the_elements_not_both_lists() -> None:
+    t, d = public()
+    body = as_azure_returns_it(group_to_arm(d.group), t)
+    for c in body["properties"]["ruleCollections"]:
+        for r in c["rules"]:
+            r["sourceAddresses"] = [*r["sourceAddresses"], "10.99.0.0/24"]
+    p = make_plan(t, d, observed_policy(t, body))
+    changes = [f for c in p.collections for r in c.rules for f in r.fields]
+    assert changes and {f.field for f in changes} == {"sourceAddresses"}
+    assert {(f.added, f.removed) for f in changes} == {((), ("10.99.0.0/24",))}
+
+    text = render_text([Outcome(t.name, "drift", p)])
+    assert 'sourceAddresses: -["10.99.0.0/24"] (2 -> 1 element)' in text
+    assert '"10.20.0.0/24", "10.99.0.0/24"' not in text  # not the whole list before and after
 
 
 def test_group_missing_is_created_and_group_priority_is_a_group_field() -> None:
@@ -340,8 +387,10 @@ def test_owned_rule_with_fields_amlfw_does_not_set_is_drift() -> None:
     assert isinstance(rule_from_arm(rule), OpaqueRule)
     p = make_plan(t, d, observed_policy(t, body))
     (cc,) = p.collections
-    assert cc.rules == (RuleChange("change", cc.collection, rule["name"], "NetworkRule",
-                                   (FieldChange("unmanagedFields", ("sourceGeoLocations",), ()),)),)
+    (change,) = cc.rules
+    assert (change.action, change.rule, change.rule_type) == ("change", rule["name"], "NetworkRule")
+    assert change.fields == (FieldChange("unmanagedFields", ("sourceGeoLocations",), ()),)
+    assert change.entries  # the owned rule still names what it serves
     assert p.body == d.group  # the re-PUT drops the field
 
 

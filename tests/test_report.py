@@ -95,7 +95,7 @@ def test_text_marks_add_remove_change() -> None:
         "      ~ collection ws-a-net",
         "          priority: 1005 -> 1000",
         "          ~ rule tag-AzureCloud.westus2-tcp (NetworkRule)",
-        '              destinationPorts: ["8443"] -> ["443", "9000"]',
+        '              destinationPorts: +["443", "9000"] -["8443"] (1 -> 2 elements)',
         "  + route amlfw-AzureMachineLearning",
         '      addressPrefix: (none) -> "AzureMachineLearning"',
         "  - route amlfw-Old",
@@ -108,8 +108,9 @@ def test_text_marks_add_remove_change() -> None:
     ]:
         assert expected in lines, expected
     assert any(line.startswith("    foreign group DefaultNetworkRuleCollectionGroup (priority 200") for line in lines)
-    assert ("  Plan: 2 rules to add, 1 to change, 1 to remove; 1 collection to add, 1 to remove; "
-            "1 route to add, 0 to change, 1 to remove.") in lines
+    assert "  Plan: 3 to add, 3 to change, 2 to destroy." in lines  # Terraform's line: rules and routes
+    assert ("  (2 rules to add, 1 to change, 1 to remove; 1 collection to add, 1 to remove; "
+            "1 route to add, 0 to change, 1 to remove.)") in lines
     assert lines[-1] == "4 targets: 1 in sync, 1 drifted, 0 applied, 2 failed."
     # an error outcome whose plan carries the errors does not repeat the outcome's own message
     assert "pre-flight failed" not in text
@@ -117,8 +118,9 @@ def test_text_marks_add_remove_change() -> None:
 
 def test_text_after_apply_says_applied() -> None:
     text = render_text([Outcome("prod", "applied", drift_plan(), group_written=True)], applied=True)
-    assert ("  Applied: 2 rules added, 1 changed, 1 removed; 1 collection added, 1 removed; 1 route added, "
-            "0 changed, 1 removed.") in text.splitlines()
+    assert "  Applied: 3 added, 3 changed, 2 destroyed." in text.splitlines()
+    assert ("  (2 rules added, 1 changed, 1 removed; 1 collection added, 1 removed; 1 route added, "
+            "0 changed, 1 removed.)") in text.splitlines()
     assert text.splitlines()[-1] == "1 target: 0 in sync, 0 drifted, 1 applied, 0 failed."
     assert "Plan:" not in text
 
@@ -146,7 +148,7 @@ def test_json_is_versioned_parseable_and_stable() -> None:
     assert text == render_json(outcomes(), mode="dry-run", generated_at="2026-01-01T00:00:00Z")
     assert text.endswith("}\n")
     doc = json.loads(text)
-    assert doc["format_version"] == FORMAT_VERSION == 1
+    assert doc["format_version"] == FORMAT_VERSION == 2
     assert (doc["mode"], doc["generated_at"]) == ("dry-run", "2026-01-01T00:00:00Z")
     assert doc["summary"] == {
         "targets": 4, "in_sync": 1, "drift": 1, "applied": 0, "errors": 2,
@@ -162,7 +164,9 @@ def test_json_is_versioned_parseable_and_stable() -> None:
     change = next(c for c in prod["changes"] if c["collection"] == "ws-a-net")
     assert change["rules"][0] == {
         "rule": "tag-AzureCloud.westus2-tcp", "rule_type": "NetworkRule", "action": "change",
-        "fields": [{"field": "destinationPorts", "before": ["8443"], "after": ["443", "9000"]}]}
+        "fields": [{"field": "destinationPorts", "before": ["8443"], "after": ["443", "9000"],
+                    "added": ["443", "9000"], "removed": ["8443"]}],
+        "attributes": {}, "entries": [], "features": []}
     assert prod["foreign"] == {"groups": [{"name": "DefaultNetworkRuleCollectionGroup", "priority": 200,
                                            "collections": 1, "rules": 3}],
                                "collections": ["team-extra"], "routes": ["default-to-firewall"]}
@@ -192,8 +196,8 @@ def test_markdown() -> None:
     assert "| `quiet \\| one` | in sync | 0/0/0 | 0/0 | 0/0/0 | 0 |" in lines  # pipes escaped
     assert "| `blocked` | error | 1/0/0 | 1/0 | 0/0/0 | 1 |" in lines
     assert "| `unreachable` | error | 0/0/0 | 0/0 | 0/0/0 | 1 |" in lines
-    assert '| change | `ws-a-net` | `tag-AzureCloud.westus2-tcp` | destinationPorts: ["8443"] → ["443", "9000"] |' \
-        in lines
+    assert ('| change | `ws-a-net` | `tag-AzureCloud.westus2-tcp` | destinationPorts: +["443", "9000"] -["8443"] '
+            '(1 -> 2 elements) |') in lines
     assert "| change | `ws-a-net` |  | priority: 1005 → 1000 |" in lines
     assert any(line.startswith("| add | `(route)` | `amlfw-AzureMachineLearning` | addressPrefix: (none) → ")
                for line in lines)

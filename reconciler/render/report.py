@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.plan import FORMAT_VERSION, CollectionChange, FieldChange, Outcome, TargetPlan
+from reconciler.plan import FORMAT_VERSION, CollectionChange, FieldChange, Outcome, RuleChange, TargetPlan, Value
 
 _SIGN = {"add": "+", "create": "+", "remove": "-", "change": "~", "update": "~", "repair": "~", "none": " "}
 _COLOR = {"+": "\033[32m", "-": "\033[31m", "~": "\033[33m", "!": "\033[1;31m"}
@@ -21,8 +21,36 @@ def _fmt(v: object) -> str:
     return json.dumps(v)
 
 
+def _list_delta(f: FieldChange) -> str:
+    """A list change as the elements added and removed, with the sizes: `+["b"] -["a"] (3 -> 3 elements)`."""
+    parts = []
+    if f.added:
+        parts.append("+" + _fmt(f.added))
+    if f.removed:
+        parts.append("-" + _fmt(f.removed))
+    sizes = (len(f.before) if isinstance(f.before, tuple) else 0, len(f.after) if isinstance(f.after, tuple) else 0)
+    return " ".join(parts) + f" ({sizes[0]} -> {sizes[1]} element{'' if sizes[1] == 1 else 's'})"
+
+
 def _field_lines(fields: Sequence[FieldChange], indent: str) -> list[str]:
-    return [f"{indent}{f.field}: {_fmt(f.before)} -> {_fmt(f.after)}" for f in fields]
+    lines = []
+    for f in fields:
+        if f.is_list and (f.added or f.removed) and f.before is not None and f.after is not None:
+            lines.append(f"{indent}{f.field}: {_list_delta(f)}")
+        else:
+            lines.append(f"{indent}{f.field}: {_fmt(f.before)} -> {_fmt(f.after)}")
+    return lines
+
+
+def _serves(r: RuleChange) -> str:
+    if not r.entries:
+        return ""
+    features = f" [{', '.join(r.features)}]" if r.features else ""
+    return f"  serves {', '.join(r.entries)}{features}"
+
+
+def _attribute_lines(attributes: Sequence[tuple[str, Value]], indent: str) -> list[str]:
+    return [f"{indent}{name}: {_fmt(value)}" for name, value in attributes]
 
 
 def _collection_lines(c: CollectionChange, indent: str) -> list[str]:
@@ -31,8 +59,9 @@ def _collection_lines(c: CollectionChange, indent: str) -> list[str]:
     lines += _field_lines(c.fields, indent + "    ")
     for r in c.rules:
         rs = _SIGN[r.action]
-        lines.append(f"{indent}    {rs} rule {r.rule} ({r.rule_type})")
+        lines.append(f"{indent}    {rs} rule {r.rule} ({r.rule_type}){_serves(r)}")
         lines += _field_lines(r.fields, indent + "        ")
+        lines += _attribute_lines(r.attributes, indent + "        ")
     return lines
 
 
@@ -74,7 +103,7 @@ def render_text(outcomes: Sequence[Outcome], *, color: bool = False, applied: bo
                 out.append(f"  ! error [{e.code}]: {e.message}")
             counts = p.counts
             if p.drift:
-                out.append("  " + _count_line(counts, done=applied and o.status == "applied"))
+                out += ["  " + line for line in _count_lines(p, done=applied and o.status == "applied")]
             elif o.status != "error":
                 out.append("  No changes: the owned rule collection group and routes match the configuration.")
         if o.error and (p is None or not p.errors):
@@ -93,16 +122,20 @@ def _n(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def _count_line(c: dict[str, int], *, done: bool) -> str:
+def _count_lines(p: TargetPlan, *, done: bool) -> list[str]:
+    """Terraform's closing line (rules and routes), then the breakdown."""
+    c, t = p.counts, p.totals
     if done:
-        return (f"Applied: {_n(c['rules_added'], 'rule')} added, {c['rules_changed']} changed, "
+        return [f"Applied: {t['add']} added, {t['change']} changed, {t['destroy']} destroyed.",
+                f"({_n(c['rules_added'], 'rule')} added, {c['rules_changed']} changed, "
                 f"{c['rules_removed']} removed; {_n(c['collections_added'], 'collection')} added, "
                 f"{c['collections_removed']} removed; {_n(c['routes_added'], 'route')} added, "
-                f"{c['routes_changed']} changed, {c['routes_removed']} removed.")
-    return (f"Plan: {_n(c['rules_added'], 'rule')} to add, {c['rules_changed']} to change, "
+                f"{c['routes_changed']} changed, {c['routes_removed']} removed.)"]
+    return [f"Plan: {t['add']} to add, {t['change']} to change, {t['destroy']} to destroy.",
+            f"({_n(c['rules_added'], 'rule')} to add, {c['rules_changed']} to change, "
             f"{c['rules_removed']} to remove; {_n(c['collections_added'], 'collection')} to add, "
             f"{c['collections_removed']} to remove; {_n(c['routes_added'], 'route')} to add, "
-            f"{c['routes_changed']} to change, {c['routes_removed']} to remove.")
+            f"{c['routes_changed']} to change, {c['routes_removed']} to remove.)"]
 
 
 def _colorize(text: str) -> str:
@@ -114,9 +147,24 @@ def _colorize(text: str) -> str:
     return "\n".join(lines)
 
 
+def _json_value(v: Value) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
 def _fields(fields: Sequence[FieldChange]) -> list[dict[str, Any]]:
-    return [{"field": f.field, "before": list(f.before) if isinstance(f.before, tuple) else f.before,
-             "after": list(f.after) if isinstance(f.after, tuple) else f.after} for f in fields]
+    out = []
+    for f in fields:
+        doc: dict[str, Any] = {"field": f.field, "before": _json_value(f.before), "after": _json_value(f.after)}
+        if f.is_list:
+            doc["added"], doc["removed"] = list(f.added), list(f.removed)
+        out.append(doc)
+    return out
+
+
+def _rule_dict(r: RuleChange) -> dict[str, Any]:
+    return {"rule": r.rule, "rule_type": r.rule_type, "action": r.action, "fields": _fields(r.fields),
+            "attributes": {name: _json_value(value) for name, value in r.attributes},
+            "entries": list(r.entries), "features": list(r.features)}
 
 
 def outcome_to_dict(o: Outcome) -> dict[str, Any]:
@@ -133,12 +181,12 @@ def outcome_to_dict(o: Outcome) -> dict[str, Any]:
         "group": {"name": p.group_name, "action": p.group_action, "fields": _fields(p.group_fields)},
         "changes": [
             {"collection": c.collection, "action": c.action, "fields": _fields(c.fields),
-             "rules": [{"rule": r.rule, "rule_type": r.rule_type, "action": r.action, "fields": _fields(r.fields)}
-                       for r in c.rules]}
+             "rules": [_rule_dict(r) for r in c.rules]}
             for c in p.collections
         ],
         "routes": [{"route": r.route, "action": r.action, "fields": _fields(r.fields)} for r in p.routes],
         "counts": p.counts,
+        "totals": p.totals,
         "foreign": {
             "groups": [{"name": g.name, "priority": g.priority, "collections": g.collections, "rules": g.rules}
                        for g in p.foreign_groups],
@@ -171,6 +219,15 @@ def render_json(outcomes: Sequence[Outcome], *, mode: str, generated_at: str | N
         "targets": [outcome_to_dict(o) for o in outcomes],
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+MD_FOLD_ROWS = 20  # longer change tables are collapsed in pull-request comments
+
+
+def _md_field(f: FieldChange) -> str:
+    if f.is_list and (f.added or f.removed) and f.before is not None and f.after is not None:
+        return f"{f.field}: {_list_delta(f)}"
+    return f"{f.field}: {_fmt(f.before)} → {_fmt(f.after)}"
 
 
 def _md_escape(text: str) -> str:
@@ -208,14 +265,25 @@ def render_markdown(outcomes: Sequence[Outcome], *, mode: str) -> str:
                 detail = "; ".join(f"{f.field}: {_fmt(f.before)} → {_fmt(f.after)}" for f in ch.fields)
                 rows.append((ch.action, ch.collection, "", detail))
             for r in ch.rules:
-                detail = "; ".join(f"{f.field}: {_fmt(f.before)} → {_fmt(f.after)}" for f in r.fields)
+                detail = "; ".join([*(_md_field(f) for f in r.fields),
+                                    *(f"{name}: {_fmt(value)}" for name, value in r.attributes)])
+                if r.entries:
+                    detail += f" (serves {', '.join(r.entries)})"
                 rows.append((r.action, ch.collection, r.rule, detail))
         for rc in p.routes:
             detail = "; ".join(f"{f.field}: {_fmt(f.before)} → {_fmt(f.after)}" for f in rc.fields)
             rows.append((rc.action, "(route)", rc.route, detail))
         if rows:
+            t = p.totals
+            fold = len(rows) > MD_FOLD_ROWS
+            if fold:
+                lines += ["", f"<details><summary>{len(rows)} changes: {t['add']} to add, {t['change']} to change, "
+                          f"{t['destroy']} to destroy</summary>"]
             lines += ["", "| change | collection | rule / route | detail |", "|---|---|---|---|"]
             lines += [f"| {a} | {_md_code(c)} | {_md_code(r)} | {_md_escape(d)} |" for a, c, r, d in rows]
+            if fold:
+                lines += ["", "</details>"]
+            lines += ["", f"**Plan: {t['add']} to add, {t['change']} to change, {t['destroy']} to destroy.**"]
         else:
             lines.append("")
             lines.append("No changes.")
