@@ -101,7 +101,6 @@ def render_text(outcomes: Sequence[Outcome], *, color: bool = False, applied: bo
                 out.append(f"  note: {n.message}")
             for e in p.errors:
                 out.append(f"  ! error [{e.code}]: {e.message}")
-            counts = p.counts
             if p.drift:
                 out += ["  " + line for line in _count_lines(p, done=applied and o.status == "applied")]
             elif o.status != "error":
