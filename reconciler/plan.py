@@ -12,6 +12,7 @@ carried through unchanged in the PUT body and listed, never modified. Routes are
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -82,8 +83,8 @@ class FieldChange:
     field: str
     before: Value
     after: Value
-    added: tuple[str, ...] = field(default=(), init=False)
-    removed: tuple[str, ...] = field(default=(), init=False)
+    added: tuple[str, ...] = dataclasses.field(default=(), init=False)
+    removed: tuple[str, ...] = dataclasses.field(default=(), init=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.before, tuple) and isinstance(self.after, tuple):  # elements compare as Azure does
