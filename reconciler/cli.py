@@ -72,20 +72,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     r = sub.add_parser("render", help="compile a configuration into rules, offline")
-    r.add_argument("--config", required=True, metavar="FILE")
+    _config_arg(r)
     r.add_argument("--format", choices=("arm", "table", "csv", "json"), default="table",
                    help="arm: rule collection groups as PUT; table: human view; csv/json: allow-list")
-    r.add_argument("--output", metavar="FILE", help="write here instead of stdout (only on success)")
+    _out_arg(r, "write the rendering to FILE instead of stdout (only on success)", legacy=True)
+    _target_arg(r)
     r.set_defaults(func=cmd_render)
 
     c = sub.add_parser("catalogue", help="inspect and validate the endpoint catalogue")
     csub = c.add_subparsers(dest="catalogue_command", metavar="SUBCOMMAND", parser_class=_Parser)
     csub.required = True
     cl = csub.add_parser("list", help="list catalogue entries")
-    cl.add_argument("--cloud", choices=("AzureCloud", "AzureUSGovernment", "AzureChinaCloud"))
-    cl.add_argument("--feature", help="entries needed by this feature (baseline entries included)")
-    cl.add_argument("--version", dest="catalogue_version", metavar="VERSION", help="catalogue version")
-    cl.add_argument("--format", choices=("table", "json"), default="table")
+    cl.add_argument("--cloud", choices=("AzureCloud", "AzureUSGovernment", "AzureChinaCloud"),
+                    help="only entries of this cloud")
+    cl.add_argument("--feature", action="append", metavar="FEATURE",
+                    help="entries needed by this feature (baseline entries included; repeatable: the union)")
+    cl.add_argument("--version", dest="catalogue_version", metavar="VERSION",
+                    help="catalogue version (default: the newest)")
+    cl.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     cl.set_defaults(func=cmd_catalogue_list)
     cv = csub.add_parser("validate", help="check schema, duplicates, FQDN syntax and service tag names")
     cv.add_argument("--version", dest="catalogue_version", metavar="VERSION",
@@ -102,33 +106,101 @@ def build_parser() -> argparse.ArgumentParser:
     cd.add_argument("--feature", action="append", metavar="FEATURE",
                     help="only what a workspace with this feature needs (baseline and implied features included; "
                          "repeatable; default: every feature)")
-    cd.add_argument("--format", choices=("text", "json"), default="text")
+    cd.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     cd.set_defaults(func=cmd_catalogue_diff)
 
     dp = sub.add_parser("deps", help="check each workspace's own dependency list (Azure ML API) against the "
                         "compiled rules; read-only (exit 0 covered, 2 gaps, 1 error)")
-    dp.add_argument("--config", required=True, metavar="FILE")
-    dp.add_argument("--output", choices=("text", "json"), default="text")
+    _config_arg(dp)
+    _format_arg(dp, ("text", "json"), "text", legacy=True)
+    _target_arg(dp)
     dp.set_defaults(func=cmd_deps)
 
-    rc = sub.add_parser("reconcile", help="observe the live policy, plan, and apply (or report drift)")
-    rc.add_argument("--config", required=True, metavar="FILE")
+    pl = sub.add_parser("plan", help="the complete plan for every target, read-only; --out saves it for apply "
+                        "(exit 0 in sync, 2 changes, 1 error)")
+    _config_arg(pl)
+    _out_arg(pl, "save the plan (JSON, with the exact bodies and the state they were planned against) to FILE")
+    _report_args(pl)
+    pl.set_defaults(func=cmd_plan)
+
+    ap = sub.add_parser("apply", help="write a saved plan exactly (refused if stale), or plan, show, confirm "
+                        "and write")
+    _config_arg(ap)
+    ap.add_argument("planfile", nargs="?", metavar="PLANFILE", help="a plan saved by `amlfw plan --out`")
+    ap.add_argument("--auto-approve", action="store_true",
+                    help="without PLANFILE: apply without asking (needed when there is no terminal)")
+    _report_args(ap)
+    ap.set_defaults(func=cmd_apply)
+
+    dm = sub.add_parser("daemon", help="the long-running service: every target on an interval, health and metrics")
+    _config_arg(dm)
+    dm.add_argument("--dry-run", action="store_true", help="report drift only; never writes")
+    _daemon_args(dm)
+    dm.set_defaults(func=cmd_daemon, once=False, format="text", color="never")
+
+    rc = sub.add_parser("reconcile", help="one pass with --once (--dry-run: drift report, exit 0/2/1); without "
+                        "--once an alias of `amlfw daemon`")
+    _config_arg(rc)
     rc.add_argument("--once", action="store_true", help="one pass over every target, then exit")
     rc.add_argument("--dry-run", action="store_true",
                     help="report drift only; never writes (exit 0 in sync, 2 drift, 1 error)")
-    rc.add_argument("--output", choices=("text", "json", "markdown"), default="text", help="report format")
-    rc.add_argument("--color", choices=("auto", "always", "never"), default="auto")
-    rc.add_argument("--interval", type=float, metavar="SECONDS", help="daemon: seconds between passes")
-    rc.add_argument("--listen", metavar="HOST:PORT", help="daemon: health and metrics address")
-    rc.add_argument("--max-workers", type=int, metavar="N", help="daemon: targets reconciled at once")
+    _report_args(rc, legacy=True)
+    _daemon_args(rc)
     rc.set_defaults(func=cmd_reconcile)
     return p
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, metavar="FILE", help="the amlfw configuration (YAML)")
+
+
+def _target_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", action="append", metavar="NAME",
+                        help="only this target of a fleet (repeatable; default: every target)")
+
+
+def _out_arg(parser: argparse.ArgumentParser, text: str, *, legacy: bool = False) -> None:
+    parser.add_argument("--out", metavar="FILE", help=text)
+    if legacy:  # the old spelling of `render --out`, kept for one release
+        parser.add_argument("--output", dest="out", metavar="FILE", help=argparse.SUPPRESS,
+                            default=argparse.SUPPRESS)
+
+
+def _format_arg(parser: argparse.ArgumentParser, choices: tuple[str, ...], default: str, *,
+                legacy: bool = False) -> None:
+    parser.add_argument("--format", choices=choices, default=default, help="report format")
+    if legacy:  # the old spelling (`reconcile --output json`), kept for one release
+        parser.add_argument("--output", dest="format", choices=choices, help=argparse.SUPPRESS,
+                            default=argparse.SUPPRESS)
+
+
+def _report_args(parser: argparse.ArgumentParser, *, legacy: bool = False) -> None:
+    _format_arg(parser, ("text", "json", "markdown"), "text", legacy=legacy)
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                        help="colour the text report (auto: on a terminal, unless NO_COLOR is set)")
+    parser.add_argument("--max-workers", type=int, metavar="N", help="targets reconciled at once (default 4)")
+    _target_arg(parser)
+
+
+def _daemon_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--interval", type=float, metavar="SECONDS", help="daemon: seconds between passes")
+    parser.add_argument("--listen", metavar="HOST:PORT", help="daemon: health and metrics address")
+    if not any(a.dest == "max_workers" for a in parser._actions):
+        parser.add_argument("--max-workers", type=int, metavar="N", help="daemon: targets reconciled at once")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "reconcile" and not args.once and hasattr(signal, "SIGHUP"):
+    if args.command == "reconcile" and args.once:
+        given = [flag for flag, dest in (("--interval", "interval"), ("--listen", "listen"))
+                 if getattr(args, dest, None) is not None]
+        if given:
+            parser.error(f"{given[0]} is a daemon flag; it has no effect with --once (use `amlfw daemon`)")
+    if args.command == "reconcile" and not args.once:
+        print("note: `amlfw reconcile` without --once runs the daemon; `amlfw daemon` is its name now",
+              file=sys.stderr)
+    if args.command in ("reconcile", "daemon") and not args.once and hasattr(signal, "SIGHUP"):
         # the daemon installs its reload handler after loading the Azure SDK; until then a SIGHUP
         # (a ConfigMap change, `systemctl reload`) must not kill it with the default action
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -167,7 +239,7 @@ def load_and_compile(config_path: str, catalogue_dir: str | None) -> tuple[Confi
     return config, [(t, compile_target(t, store.get(t.catalogue_version))) for t in config.targets]
 
 
-def _emit(text: str, output: str | None) -> None:
+def emit(text: str, output: str | None) -> None:
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -198,8 +270,11 @@ def cmd_render(args: argparse.Namespace) -> int:
     for _, d in pairs:
         for w in d.warnings:
             print(str(w), file=sys.stderr)
+    from reconciler.engine import select_targets
+
+    pairs = select_targets(pairs, args.target)
     renderer = {"arm": r.render_arm, "table": r.render_table, "csv": r.render_csv, "json": r.render_allow_json}
-    _emit(renderer[args.format](pairs), args.output)
+    emit(renderer[args.format](pairs), getattr(args, "out", None))
     return EXIT_OK
 
 
@@ -213,13 +288,14 @@ def cmd_catalogue_list(args: argparse.Namespace) -> int:
         cat = store.get(args.catalogue_version)
     except LookupError as exc:
         raise UserError("--version", "", str(exc).strip("'\"")) from None
-    if args.feature and args.feature not in cat.feature_names:
-        raise UserError("--feature", "", f"unknown feature {args.feature!r} "
-                        f"(expected one of {', '.join(sorted(cat.feature_names))})")
+    for feature in args.feature or []:
+        if feature not in cat.feature_names:
+            raise UserError("--feature", "", f"unknown feature {feature!r} "
+                            f"(expected one of {', '.join(sorted(cat.feature_names))})")
     entries = list(cat.entries)
     if args.feature:
         clouds = [args.cloud] if args.cloud else ["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"]
-        wanted = cat.with_implied({args.feature})
+        wanted = cat.with_implied(set(args.feature))
         ids = {e.id for c in clouds for e in select_entries(cat, c, wanted)}
         entries = [e for e in entries if e.id in ids]
     if args.cloud:
@@ -303,6 +379,24 @@ def cmd_catalogue_diff(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_text(diff))
     return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from reconciler.engine import run_plan
+
+    return run_plan(args)
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from reconciler.engine import run_apply
+
+    return run_apply(args)
+
+
+def cmd_daemon(args: argparse.Namespace) -> int:
+    from reconciler.engine import run_reconcile
+
+    return run_reconcile(args)
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:

@@ -59,7 +59,7 @@ _AZURE_RANGES: dict[str, tuple[float, float]] = {
 
 _TARGET_KEYS = {
     "name", "catalogue", "cloud", "arm_endpoint", "subscription_id", "firewall_policy", "firewall",
-    "rule_collection_group", "workspaces", "route_table", "credential", "azure", "limits",
+    "rule_collection_group", "workspaces", "route_table", "credential", "azure", "limits", "accept_warnings",
 }
 _WORKSPACE_KEYS = {
     "name", "region", "storage_account", "source_addresses", "source_ip_groups", "features", "priority",
@@ -139,6 +139,7 @@ class Target:
     limits: LimitSettings = field(default_factory=LimitSettings)
     source_file: str = ""
     key: str = ""
+    accept_warnings: tuple[str, ...] = ()  # warning codes or catalogue entry ids acknowledged in the config
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,6 +413,11 @@ def _target(ctx: _Ctx, key: str, raw: Mapping[str, Any], resolve_catalogue: Cata
                                1, 100)),
     )
 
+    accepted = _str_list(ctx, _k(key, "accept_warnings"), raw.get("accept_warnings"))
+    for j, item in enumerate(accepted):
+        if not item or len(item) > 200:
+            raise ctx.fail(_k(key, f"accept_warnings[{j}]"), "expected a warning code or a catalogue entry id")
+
     ws_raw = raw.get("workspaces")
     if not isinstance(ws_raw, list) or not ws_raw:
         raise ctx.fail(_k(key, "workspaces"), "expected a non-empty list of workspaces")
@@ -449,6 +455,7 @@ def _target(ctx: _Ctx, key: str, raw: Mapping[str, Any], resolve_catalogue: Cata
         limits=limits,
         source_file=ctx.file,
         key=key,
+        accept_warnings=tuple(accepted),
     )
 
 

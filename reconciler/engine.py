@@ -15,16 +15,18 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import structlog
 
 from reconciler.arm import group_to_arm
 from reconciler.config import Target
-from reconciler.errors import AmlfwError, AzureError
+from reconciler.errors import AmlfwError, AzureError, StalePlanError, UserError
 from reconciler.execute import RetrySettings, apply_plan
 from reconciler.logs import EVENT_PASS_FINISHED
-from reconciler.model import DesiredTarget, RuleCollectionGroup
+from reconciler.model import DesiredTarget, Route, RuleCollectionGroup
 from reconciler.plan import ObservedGroup, ObservedPolicy, Outcome, PlanInput, TargetPlan, plan
+from reconciler.planfile import SavedTarget, stale_reason
 from reconciler.render.desired import policy_id
 
 log = structlog.get_logger("amlfw")
@@ -57,8 +59,19 @@ def plan_input(target: Target, desired: DesiredTarget, observed: ObservedPolicy)
                      route_table_configured=target.route_table is not None, source_file=target.source_file)
 
 
-def reconcile_target(target: Target, desired: DesiredTarget, *, dry_run: bool, hooks: Hooks | None = None) -> Outcome:
-    """One level-triggered pass over one target. Never raises for Azure or plan trouble: returns an Outcome."""
+def owned_routes(target: Target, observed: ObservedPolicy) -> tuple[Route, ...]:
+    prefix = target.route_prefix.lower()
+    return tuple(r for r in observed.routes or () if r.name.lower().startswith(prefix))
+
+
+def reconcile_target(target: Target, desired: DesiredTarget, *, dry_run: bool, hooks: Hooks | None = None,
+                     expect: SavedTarget | None = None) -> Outcome:
+    """One level-triggered pass over one target. Never raises for Azure or plan trouble: returns an Outcome.
+
+    With `expect` (a saved plan's target), it writes only what the plan recorded, and only while the live state
+    is the one the plan observed: otherwise the outcome is an error saying the plan is stale, and nothing is
+    written (also when the group moves between this check and the PUT: the write path re-checks).
+    """
     from reconciler.azure.clients import build_clients
     from reconciler.azure.observe import AzureReader
 
@@ -66,6 +79,7 @@ def reconcile_target(target: Target, desired: DesiredTarget, *, dry_run: bool, h
     started = time.monotonic()
     bound = log.bind(target=target.name)
     the_plan: TargetPlan | None = None
+    routes_seen: tuple[Route, ...] = ()
     outcome: Outcome
     try:
         with build_clients(target, on_response=hooks.on_response) as clients:
@@ -81,7 +95,11 @@ def reconcile_target(target: Target, desired: DesiredTarget, *, dry_run: bool, h
                 the_plan = plan(plan_input(target, desired, observed), measure)
             bound.info("plan.computed", action=the_plan.group_action, drift=the_plan.drift,
                        errors=[e.code for e in the_plan.errors], **the_plan.counts)
-            if not the_plan.applyable:
+            routes_seen = owned_routes(target, observed)
+            stale = stale_reason(expect, the_plan, routes_seen) if expect is not None else None
+            if stale is not None:
+                outcome = Outcome(target.name, "error", the_plan, error=stale, observed_routes=routes_seen)
+            elif not the_plan.applyable:
                 outcome = Outcome(target.name, "error", the_plan,
                                   error="; ".join(e.message for e in the_plan.errors if e.blocking))
             elif not the_plan.drift:
@@ -97,7 +115,12 @@ def reconcile_target(target: Target, desired: DesiredTarget, *, dry_run: bool, h
                 base_observed = observed
 
                 def replan(live: ObservedGroup | None) -> TargetPlan:
-                    return plan(plan_input(target, desired, replace(base_observed, owned=live)), measure)
+                    fresh = plan(plan_input(target, desired, replace(base_observed, owned=live)), measure)
+                    if expect is not None:
+                        reason = stale_reason(expect, fresh, routes_seen)
+                        if reason is not None:
+                            raise StalePlanError(reason)
+                    return fresh
 
                 result = apply_plan(
                     the_plan, reader=reader, writer=writer, replan=replan, route_table=target.route_table,
@@ -115,6 +138,8 @@ def reconcile_target(target: Target, desired: DesiredTarget, *, dry_run: bool, h
         outcome = Outcome(target.name, "error", the_plan, error=str(exc))
     duration_ms = int((time.monotonic() - started) * 1000)
     outcome = replace(outcome, duration_ms=duration_ms)
+    if not outcome.observed_routes and routes_seen:
+        outcome = replace(outcome, observed_routes=routes_seen)
     counts = outcome.plan.counts if outcome.plan else {}
     bound.info(EVENT_PASS_FINISHED, outcome=outcome.status, duration_ms=duration_ms,
                group_written=outcome.group_written, routes_written=outcome.routes_written,
@@ -123,12 +148,15 @@ def reconcile_target(target: Target, desired: DesiredTarget, *, dry_run: bool, h
 
 
 def reconcile_all(pairs: Sequence[tuple[Target, DesiredTarget]], *, dry_run: bool, max_workers: int = 4,
-                  hooks: Hooks | None = None) -> list[Outcome]:
+                  hooks: Hooks | None = None, expect: dict[str, SavedTarget] | None = None) -> list[Outcome]:
     """Every target once, concurrently (writes to one policy stay serial through execute's locks)."""
+    def one(t: Target, d: DesiredTarget) -> Outcome:
+        return reconcile_target(t, d, dry_run=dry_run, hooks=hooks, expect=(expect or {}).get(t.name))
+
     if len(pairs) == 1 or max_workers <= 1:
-        return [reconcile_target(t, d, dry_run=dry_run, hooks=hooks) for t, d in pairs]
+        return [one(t, d) for t, d in pairs]
     with ThreadPoolExecutor(max_workers=min(max_workers, len(pairs)), thread_name_prefix="amlfw") as pool:
-        futures = [pool.submit(reconcile_target, t, d, dry_run=dry_run, hooks=hooks) for t, d in pairs]
+        futures = [pool.submit(one, t, d) for t, d in pairs]
         return [f.result() for f in futures]
 
 
@@ -160,22 +188,14 @@ def use_color(choice: str) -> bool:
 
 def run_reconcile(args: argparse.Namespace) -> int:
     """`amlfw reconcile`: --once (with or without --dry-run) here; the daemon lives in reconciler.daemon."""
-    from reconciler import logs
-    from reconciler.cli import load_and_compile
-
-    logs.configure()
-    _, pairs = load_and_compile(args.config, args.catalogue_dir)
-    for _, d in pairs:
-        for w in d.warnings:
-            log.warning("compile.warning", target=w.target, workspace=w.workspace, code=w.code,
-                        entry_id=w.entry_id, message=w.message)
+    pairs = _compile(args)
     if not args.once:
         from reconciler.daemon import run_daemon
 
         return run_daemon(args, pairs)
     outcomes = reconcile_all(pairs, dry_run=args.dry_run, max_workers=args.max_workers or 4)
     color = use_color(args.color)
-    sys.stdout.write(render_outcomes(outcomes, args.output, dry_run=args.dry_run, color=color))
+    sys.stdout.write(render_outcomes(outcomes, args.format, dry_run=args.dry_run, color=color))
     sys.stdout.flush()
     return exit_code(outcomes, dry_run=args.dry_run)
 
@@ -191,6 +211,7 @@ def run_deps(args: argparse.Namespace) -> int:
 
     logs.configure()
     _, pairs = load_and_compile(args.config, args.catalogue_dir)
+    pairs = select_targets(pairs, getattr(args, "target", None))
     checks: list[DependencyCheck] = []
     skipped: list[str] = []
     errors: list[str] = []
@@ -211,8 +232,182 @@ def run_deps(args: argparse.Namespace) -> int:
                     errors.append(f"{target.name}/{w.name}: {exc.describe()}")
                     continue
                 checks += check_dependencies(desired, w.name, parse_dependencies(body))
-    render = render_deps_json if args.output == "json" else render_deps_text
+    render = render_deps_json if args.format == "json" else render_deps_text
     sys.stdout.write(render(checks, skipped, errors))
     if errors:
         return 1
+    if not checks:
+        print("error: nothing was checked: no workspace has resource_group set (deps needs it to find the "
+              "workspace)", file=sys.stderr)
+        return 1
     return 2 if any(not c.covered for c in checks) else 0
+
+
+# ---------------------------------------------------------------------------------------------- plan / apply
+
+
+def select_targets(pairs: list[tuple[Target, DesiredTarget]], names: Sequence[str] | None
+                   ) -> list[tuple[Target, DesiredTarget]]:
+    """`--target NAME` (repeatable): only those targets of a fleet; an unknown name is a usage error."""
+    if not names:
+        return pairs
+    known = {t.name: (t, d) for t, d in pairs}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UserError("--target", "", f"unknown target {unknown[0]!r} (targets: {', '.join(known)})")
+    return [known[n] for n in dict.fromkeys(names)]
+
+
+def _sha256_file(path: str) -> str:
+    import hashlib
+
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise UserError(path, "", f"cannot read file: {exc.strerror or exc}") from None
+
+
+def catalogue_digests(catalogue_dir: str | None, versions: Sequence[str]) -> dict[str, str]:
+    """sha256 over every file of each catalogue version (and the shared tag lists), in path order."""
+    import hashlib
+
+    from reconciler.catalogue import CatalogueStore
+
+    root = CatalogueStore(Path(catalogue_dir) if catalogue_dir else None).root
+    shared = sorted(p for p in root.glob("*.yaml") if p.is_file())
+    out = {}
+    for version in sorted(set(versions)):
+        digest = hashlib.sha256()
+        for path in [*shared, *sorted(p for p in (root / version).rglob("*") if p.is_file())]:
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+        out[version] = digest.hexdigest()
+    return out
+
+
+def _plan_doc(args: argparse.Namespace, pairs: list[tuple[Target, DesiredTarget]],
+              outcomes: Sequence[Outcome]) -> dict[str, object]:
+    from reconciler import __version__
+    from reconciler.planfile import plan_document
+    from reconciler.render import report
+
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    return plan_document(
+        outcomes, {o.target: o.observed_routes for o in outcomes},
+        report=json.loads(report.render_json(outcomes, mode="plan", generated_at=now)),
+        amlfw_version=__version__, created_at=now, config_path=args.config,
+        config_sha256=_sha256_file(args.config),
+        catalogues=catalogue_digests(args.catalogue_dir, [t.catalogue_version for t, _ in pairs]))
+
+
+def _compile(args: argparse.Namespace) -> list[tuple[Target, DesiredTarget]]:
+    from reconciler import logs
+    from reconciler.cli import load_and_compile
+
+    logs.configure()
+    _, pairs = load_and_compile(args.config, args.catalogue_dir)
+    pairs = select_targets(pairs, getattr(args, "target", None))
+    report_warnings(pairs)
+    return pairs
+
+
+def report_warnings(pairs: Sequence[tuple[Target, DesiredTarget]]) -> None:
+    """Each distinct compile warning once (a log line naming the workspaces it concerns), then a one-line summary
+    on stderr. Warnings whose code or catalogue entry id a target lists in `accept_warnings` are only counted."""
+    distinct: dict[tuple[str, str | None, str], list[str]] = {}
+    accepted = 0
+    for target, d in pairs:
+        known = set(target.accept_warnings)
+        for w in d.warnings:
+            if w.code in known or (w.entry_id is not None and w.entry_id in known):
+                accepted += 1
+                continue
+            distinct.setdefault((w.code, w.entry_id, w.message), []).append(
+                "/".join(p for p in (w.target, w.workspace) if p))
+    for (code, entry_id, message), where in distinct.items():
+        log.warning("compile.warning", code=code, entry_id=entry_id, message=message, where=sorted(set(where)))
+    if distinct or accepted:
+        codes: dict[str, int] = {}
+        for code, _, _ in distinct:
+            codes[code] = codes.get(code, 0) + 1
+        shown = ", ".join(f"{c} x{n}" for c, n in sorted(codes.items())) or "none"
+        print(f"compile warnings: {len(distinct)} shown ({shown}), {accepted} accepted in the configuration"
+              + ("; acknowledge known ones with accept_warnings: [<code or entry id>, ...]" if distinct else ""),
+              file=sys.stderr)
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    """`amlfw plan`: the complete plan, read-only; `--out FILE` saves it for `amlfw apply`. Exit 0/2/1."""
+    from reconciler.cli import emit
+
+    pairs = _compile(args)
+    outcomes = reconcile_all(pairs, dry_run=True, max_workers=args.max_workers or 4)
+    if args.out:
+        emit(json.dumps(_plan_doc(args, pairs, outcomes), indent=2, ensure_ascii=False) + "\n", args.out)
+    sys.stdout.write(render_outcomes(outcomes, args.format, dry_run=True, color=use_color(args.color)))
+    if args.out and not any(o.status == "error" for o in outcomes):
+        print(f"Saved the plan to {args.out}. To write exactly this: amlfw apply --config {args.config} "
+              f"{args.out}", file=sys.stderr)
+    return exit_code(outcomes, dry_run=True)
+
+
+def _confirm(auto_approve: bool) -> bool:
+    if auto_approve:
+        return True
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise UserError("apply", "", "needs confirmation: run it on a terminal, pass --auto-approve, or apply a "
+                        "saved plan (amlfw plan --out FILE, then amlfw apply --config F FILE); nothing was written")
+    sys.stderr.write("\nApply these changes? Only 'yes' is accepted. (yes/no): ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip() == "yes"
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    """`amlfw apply [PLANFILE]`: write a saved plan exactly, or plan, show, confirm and write that plan."""
+    from reconciler import __version__
+    from reconciler.planfile import SavedPlan, parse_plan, refusal
+
+    pairs = _compile(args)
+    color = use_color(args.color)
+    saved: SavedPlan
+    if args.planfile:
+        try:
+            text = Path(args.planfile).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(args.planfile, "", f"cannot read the plan file: {getattr(exc, 'strerror', None) or exc}"
+                            ) from None
+        saved = parse_plan(text, args.planfile)
+        reason = refusal(saved, args.planfile, amlfw_version=__version__, config_sha256=_sha256_file(args.config),
+                         catalogues=catalogue_digests(args.catalogue_dir, [t.catalogue_version for t, _ in pairs]))
+        if reason:
+            raise StalePlanError(f"{reason}; nothing was written")
+        missing = [t.name for t, _ in pairs if saved.target(t.name) is None]
+        if missing:
+            raise StalePlanError(f"{args.planfile}: target {missing[0]} is not in the plan; nothing was written")
+        if any(saved.target(t.name).status == "error" for t, _ in pairs):  # type: ignore[union-attr]
+            raise StalePlanError(f"{args.planfile}: the plan has targets in error; fix them and plan again; "
+                                 "nothing was written")
+    else:
+        preview = reconcile_all(pairs, dry_run=True, max_workers=args.max_workers or 4)
+        sys.stdout.write(render_outcomes(preview, args.format, dry_run=True, color=color))
+        sys.stdout.flush()
+        if any(o.status == "error" for o in preview):
+            return 1
+        if not any(o.status == "drift" for o in preview):
+            return 0
+        if not _confirm(args.auto_approve):
+            print("Apply cancelled; nothing was written.", file=sys.stderr)
+            return 1
+        saved = parse_plan(json.dumps(_plan_doc(args, pairs, preview)), "<the plan shown>")
+    expect = {t.name: saved_t for t in saved.targets if (saved_t := t).has_changes}
+    todo = [(t, d) for t, d in pairs if t.name in expect]
+    # first check every target against the plan, so that a stale one stops the apply before anything is written
+    checks = reconcile_all(todo, dry_run=True, max_workers=args.max_workers or 4, expect=expect)
+    stale = [o for o in checks if o.status == "error"]
+    if stale:
+        for o in stale:
+            print(f"error: {o.target}: {o.error}", file=sys.stderr)
+        print("Nothing was written.", file=sys.stderr)
+        return 1
+    outcomes = reconcile_all(todo, dry_run=False, max_workers=args.max_workers or 4, expect=expect)
+    sys.stdout.write(render_outcomes(outcomes, args.format, dry_run=False, color=color))
+    return exit_code(outcomes, dry_run=False)

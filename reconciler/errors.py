@@ -44,6 +44,10 @@ class PlanError(AmlfwError):
     """The live state cannot be reconciled without touching what amlfw does not own."""
 
 
+class StalePlanError(AmlfwError):
+    """A saved plan no longer matches the live state (or the configuration): nothing is written."""
+
+
 class PreflightError(AmlfwError):
     """A pre-flight check failed; the message says how to fix it."""
 

@@ -567,6 +567,7 @@ class Outcome:
     routes_written: int = 0
     retries: int = 0
     duration_ms: int = 0
+    observed_routes: tuple[Route, ...] = ()  # the owned routes as read (a saved plan records them)
 
     @property
     def ok(self) -> bool:
