@@ -72,7 +72,7 @@ def test_dockerfile_slim_base_and_no_remote_add(docker: list[tuple[str, str]]) -
     assert not re.search(r"https?://", " ".join(a for ins, a in docker if ins in ("RUN", "COPY")))
 
 
-def test_dockerfile_runs_amlfw_reconcile_as_non_root_with_a_healthcheck(docker: list[tuple[str, str]]) -> None:
+def test_dockerfile_runs_amlfw_daemon_as_non_root_with_a_healthcheck(docker: list[tuple[str, str]]) -> None:
     final = final_stage(docker)
     users = [a for ins, a in final if ins == "USER"]
     assert users, "the runtime stage sets USER"
@@ -82,7 +82,7 @@ def test_dockerfile_runs_amlfw_reconcile_as_non_root_with_a_healthcheck(docker: 
     after_user = final[[i for i, (ins, _) in enumerate(final) if ins == "USER"][-1]:]
     assert not [a for ins, a in after_user if ins == "RUN"], "nothing runs as root after USER"
     entrypoint = json.loads(next(a for ins, a in final if ins == "ENTRYPOINT"))
-    assert entrypoint == ["amlfw", "reconcile"]
+    assert entrypoint == ["amlfw", "daemon"]
     cmd = json.loads(next(a for ins, a in final if ins == "CMD"))
     assert cmd[cmd.index("--config") + 1] == "/etc/amlfw/config.yaml"
     assert cmd[cmd.index("--listen") + 1] == f"0.0.0.0:{DEFAULT_PORT}"
@@ -316,7 +316,7 @@ def test_systemd_unit() -> None:
     service = {k: v[-1] for k, v in unit["Service"].items()}
     argv = shlex.split(service["ExecStart"])
     assert argv[0].endswith("/amlfw")
-    assert argv[1:2] == ["reconcile"]
+    assert argv[1:2] == ["daemon"]
     assert "--once" not in argv
     assert argv[argv.index("--listen") + 1] == f"127.0.0.1:{DEFAULT_PORT}"
     assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
