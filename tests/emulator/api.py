@@ -41,6 +41,17 @@ FOREIGN_CREDENTIAL_ENV = (
 )
 
 
+CONFIGURABLE: dict[str, type] = {
+    "op_duration": float,
+    "retry_after": float,
+    "policy_settle": float,
+    "sync_validation": bool,
+    "honor_if_match": bool,
+    "conflict_status": int,
+    "page_size": int,
+}
+
+
 class Emulator:
     """A local ARM for firewall policies, route tables, service tags and Azure ML dependencies.
 
@@ -59,6 +70,8 @@ class Emulator:
         max_groups_per_policy: int = 100,
         reference_dir: str | Path | None = None,
         retry_after: float = 0.0,
+        policy_settle: float = 0.0,
+        sync_validation: bool = False,
         honor_if_match: bool = True,
         observed_defaults: bool = False,
         host: str = "127.0.0.1",
@@ -74,6 +87,8 @@ class Emulator:
             page_size=page_size,
             conflict_status=conflict_status,
             retry_after=retry_after,
+            policy_settle=policy_settle,
+            sync_validation=sync_validation,
             max_group_bytes=max_group_bytes,
             max_groups_per_policy=max_groups_per_policy,
             honor_if_match=honor_if_match,
@@ -240,6 +255,21 @@ class Emulator:
     def set_operation_duration(self, seconds: float) -> None:
         """Duration of long-running operations started from now on."""
         self.config.op_duration = float(seconds)
+
+    def configure(self, **settings: Any) -> dict[str, Any]:
+        """Change behaviour settings at run time; returns them all. Keys: ``op_duration``, ``retry_after``,
+        ``policy_settle``, ``sync_validation``, ``honor_if_match``, ``conflict_status``, ``page_size``."""
+        with self.state.lock:
+            for key, value in settings.items():
+                if key not in CONFIGURABLE:
+                    raise ValueError(f"unknown setting {key!r}; known: {', '.join(CONFIGURABLE)}")
+                kind = CONFIGURABLE[key]
+                if kind is bool and not isinstance(value, bool):
+                    raise ValueError(f"{key} must be true or false")
+                if key == "conflict_status" and value not in (409, 429):
+                    raise ValueError("conflict_status must be 409 or 429")
+                setattr(self.config, key, kind(value))
+            return {key: getattr(self.config, key) for key in CONFIGURABLE}
 
     def inject(
         self, kind: str, count: int = 1, method: str | None = None, path_contains: str | None = None, **params: Any
