@@ -278,6 +278,7 @@ class Emulator:
 
         ``429`` (retry_after=0, code, message), ``409`` (code, message), ``500`` (code, message),
         ``503`` (retry_after=None, code, message), ``reset`` (TCP RST instead of an answer),
+        ``lost_response`` (the request is carried out, then the connection is reset instead of answering),
         ``slow`` (seconds=1.0 before answering), ``lro_failed`` (the next matching long-running operation
         ends ``Failed``; code, message), ``throttle_headers`` (value=0 in
         ``x-ms-ratelimit-remaining-subscription-reads|writes|deletes``).

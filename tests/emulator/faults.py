@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from .errors import ArmError
 
-FAILURE_KINDS = frozenset({"429", "409", "500", "503", "reset"})
+FAILURE_KINDS = frozenset({"429", "409", "500", "503", "reset", "lost_response"})
 FAULT_PARAMS: dict[str, dict[str, Any]] = {
     # kind: {param: default}
     "429": {"retry_after": 0, "code": "SubscriptionRequestsThrottled", "message": None},
@@ -17,6 +17,7 @@ FAULT_PARAMS: dict[str, dict[str, Any]] = {
     "500": {"code": "InternalServerError", "message": "An error occurred."},
     "503": {"retry_after": None, "code": "ServiceUnavailable", "message": None},
     "reset": {},
+    "lost_response": {},
     "slow": {"seconds": 1.0},
     "lro_failed": {"code": None, "message": None},
     "throttle_headers": {"value": 0},

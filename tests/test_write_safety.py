@@ -1,0 +1,136 @@
+"""The write path against an Azure-strict emulator (issue 9, F1 and F3): nothing foreign is lost when an
+outcome is unclear or If-Match is ignored, polls are retried on their own, and writes never overlap.
+
+Real SDK over HTTPS; operations take 1 s, so the faults have room to happen while an operation runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.engine import reconcile_target
+from reconciler.plan import Outcome
+from tests.emulator import Emulator
+from tests.engine_support import RG, SUB, compiled, group, seed_policy, unique, write_config
+
+OWNED = "azureml-egress"
+THEIRS: dict[str, Any] = {
+    "ruleCollectionType": "FirewallPolicyFilterRuleCollection",
+    "name": "team-x-extra",
+    "priority": 64000,
+    "action": {"type": "Allow"},
+    "rules": [{"ruleType": "NetworkRule", "name": "ntp", "ipProtocols": ["UDP"], "sourceAddresses": ["10.9.0.0/16"],
+               "destinationAddresses": ["10.0.0.123"], "destinationPorts": ["123"]}],
+}
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with Emulator(op_duration=1.0, retry_after=0.2) as e:
+        yield e
+
+
+@pytest.fixture(autouse=True)
+def _env(emu: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for k, v in emu.env().items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("AMLFW_LOCK_DIR", str(tmp_path / "locks"))
+
+
+def run(path: Path) -> Outcome:
+    target, desired = compiled(path)
+    return reconcile_target(target, desired, dry_run=False)
+
+
+def group_puts(emu: Emulator, policy: str) -> list[Any]:
+    return [r for r in emu.requests() if r.method == "PUT" and f"/{policy}/rulecollectiongroups/{OWNED}"
+            in r.path.lower()]
+
+
+class ForeignEdit(threading.Thread):
+    """Another tool: as soon as amlfw's first group PUT is in the log, it adds its own collection to the
+    owned group (directly, as a portal edit racing our operation would land)."""
+
+    def __init__(self, emu: Emulator, policy: str) -> None:
+        super().__init__(daemon=True)
+        self.emu, self.policy = emu, policy
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not group_puts(self.emu, self.policy):
+            time.sleep(0.005)
+        body = group(self.emu, self.policy)
+        assert body is not None, "the owned group should exist once our PUT was accepted"
+        props = body["properties"]
+        edited = {"properties": {"priority": props["priority"],
+                                 "ruleCollections": [*props["ruleCollections"], copy.deepcopy(THEIRS)]}}
+        self.emu.put_rule_collection_group(SUB, RG, self.policy, OWNED, edited, validate=False)
+        self.done.set()
+
+
+def theirs_in(emu: Emulator, policy: str) -> dict[str, Any] | None:
+    body = group(emu, policy)
+    assert body is not None
+    return next((c for c in body["properties"]["ruleCollections"] if c["name"] == THEIRS["name"]), None)
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+AMBIGUOUS = {
+    "operation ends Failed": ("lro_failed", "PUT", f"/ruleCollectionGroups/{OWNED}"),
+    "poll lost": ("reset", "GET", "/operations/"),
+    "response lost": ("lost_response", "PUT", f"/ruleCollectionGroups/{OWNED}"),
+}
+
+
+@pytest.mark.parametrize("case", list(AMBIGUOUS))
+def test_ambiguous_create_keeps_a_collection_added_meanwhile(emu: Emulator, tmp_path: Path, case: str) -> None:
+    policy = unique("fwpol")
+    seed_policy(emu, policy)
+    path = write_config(tmp_path, emu, policy)
+    kind, method, where = AMBIGUOUS[case]
+    emu.inject(kind, count=1 if kind != "reset" else 6, method=method, path_contains=where)
+    other = ForeignEdit(emu, policy)
+    other.start()
+    out = run(path)
+    other.join(5)
+    assert other.done.is_set()
+    assert out.status in ("applied", "error"), out.error
+    found = theirs_in(emu, policy)
+    assert found is not None, f"{case}: the foreign collection was overwritten ({out.status}: {out.error})"
+    assert canonical(found) == canonical(THEIRS)
+    assert group_puts(emu, policy)[0].method == "PUT"
+    assert emu.overlapping_writes(SUB, RG, policy) == []
+
+
+@pytest.mark.parametrize("case", list(AMBIGUOUS))
+def test_update_with_if_match_ignored_keeps_a_collection_added_meanwhile(emu: Emulator, tmp_path: Path,
+                                                                       case: str) -> None:
+    policy = unique("fwpol")
+    seed_policy(emu, policy)
+    assert run(write_config(tmp_path, emu, policy, features=["compute"])).status == "applied"
+    emu.configure(honor_if_match=False)
+    emu.clear_requests()
+    path = write_config(tmp_path, emu, policy, features=["compute", "notebooks", "python_packages"])
+    kind, method, where = AMBIGUOUS[case]
+    emu.inject(kind, count=1 if kind != "reset" else 6, method=method, path_contains=where)
+    other = ForeignEdit(emu, policy)
+    other.start()
+    out = run(path)
+    other.join(5)
+    assert other.done.is_set()
+    found = theirs_in(emu, policy)
+    assert found is not None, f"{case}: the foreign collection was overwritten ({out.status}: {out.error})"
+    assert canonical(found) == canonical(THEIRS)
+    assert emu.overlapping_writes(SUB, RG, policy) == []
