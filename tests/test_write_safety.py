@@ -134,3 +134,82 @@ def test_update_with_if_match_ignored_keeps_a_collection_added_meanwhile(emu: Em
     assert found is not None, f"{case}: the foreign collection was overwritten ({out.status}: {out.error})"
     assert canonical(found) == canonical(THEIRS)
     assert emu.overlapping_writes(SUB, RG, policy) == []
+
+
+# ------------------------------------------------------------------------------------------------ F3
+
+
+def op_polls(emu: Emulator) -> list[Any]:
+    return [r for r in emu.requests() if r.method == "GET" and "/operations/" in r.path]
+
+
+def test_poll_faults_resume_the_same_operation_with_one_put(emu: Emulator, tmp_path: Path) -> None:
+    """Resets, 503 and 429 on the polls of a 2 s operation: one PUT, polls retried, no overlap, no 409."""
+    emu.configure(op_duration=2.0)
+    policy = unique("fwpol")
+    seed_policy(emu, policy)
+    path = write_config(tmp_path, emu, policy)
+    emu.inject("reset", count=4, method="GET", path_contains="/operations/")
+    emu.inject("503", count=3, method="GET", path_contains="/operations/", retry_after=0.1)
+    emu.inject("429", count=3, method="GET", path_contains="/operations/", retry_after=0.1)
+    out = run(path)
+    assert out.status == "applied", out.error
+    puts = group_puts(emu, policy)
+    assert [p.status for p in puts] == [201]
+    statuses = [r.status for r in op_polls(emu)]
+    assert statuses.count(0) == 4 and statuses.count(503) == 3 and statuses.count(429) == 3
+    assert statuses[-1] == 200
+    assert all(r.path.lower().endswith(puts[0].operation_id or "?") for r in op_polls(emu))
+    assert emu.overlapping_writes(SUB, RG, policy) == []
+    assert theirs_in(emu, policy) is None  # (nothing foreign here; the group is exactly ours)
+
+
+def test_writes_are_sent_once_and_polls_are_retried(emu: Emulator, tmp_path: Path) -> None:
+    """From the request log: a 503 on the PUT is not retried by azure-core (the next request re-reads the
+    group), a reset on a poll is (the next request is the same poll)."""
+    policy = unique("fwpol")
+    seed_policy(emu, policy)
+    path = write_config(tmp_path, emu, policy)
+    emu.inject("503", count=1, method="PUT", path_contains=f"/ruleCollectionGroups/{OWNED}")
+    emu.inject("reset", count=1, method="GET", path_contains="/operations/")
+    out = run(path)
+    assert out.status == "applied", out.error
+    log = [r for r in emu.requests() if policy in r.path]
+    first_put = next(i for i, r in enumerate(log) if r.method == "PUT")
+    assert log[first_put].status == 503
+    nxt = log[first_put + 1]
+    assert nxt.method == "GET" and "/operations/" not in nxt.path  # re-observe, not a re-sent PUT
+    reset = next(i for i, r in enumerate(emu.requests()) if r.status == 0)
+    after_reset = emu.requests()[reset + 1]
+    assert after_reset.method == "GET" and after_reset.path == emu.requests()[reset].path
+    assert [p.status for p in group_puts(emu, policy)] == [503, 201]
+
+
+def test_two_processes_of_one_config_never_overlap_on_a_policy(emu: Emulator, tmp_path: Path) -> None:
+    """Two `--once` processes write two groups of one policy at the same time: the flock file serialises
+    them; the policy also stays Updating 1 s after each operation."""
+    import os
+    import subprocess
+    import sys
+
+    emu.configure(op_duration=1.5, policy_settle=1.0)
+    policy = unique("fwpol")
+    seed_policy(emu, policy)
+    paths = []
+    for index, name in enumerate(("azureml-a", "azureml-b")):
+        folder = tmp_path / name
+        folder.mkdir()
+        paths.append(write_config(folder, emu, policy, extra={
+            "rule_collection_group": {"name": name, "priority": 300 + 10 * index}}))
+    # each process's read right before its PUT takes 1.5 s, so both are about to write at the same time
+    emu.inject("slow", count=2, method="GET", path_contains="/ruleCollectionGroups/azureml-", seconds=1.5)
+    env = {**os.environ, **emu.env(), "AMLFW_LOCK_DIR": str(tmp_path / "locks")}
+    procs = [subprocess.Popen([sys.executable, "-m", "reconciler", "reconcile", "--config", str(p), "--once"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for p in paths]
+    results = [p.communicate(timeout=120) for p in procs]
+    for proc, (out, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, out + err
+        assert "Traceback" not in err
+    puts = [r for r in emu.requests() if r.method == "PUT" and policy in r.path]
+    assert sorted(r.status for r in puts) == [201, 201]
+    assert emu.overlapping_writes(SUB, RG, policy) == []
