@@ -213,3 +213,28 @@ def test_two_processes_of_one_config_never_overlap_on_a_policy(emu: Emulator, tm
     puts = [r for r in emu.requests() if r.method == "PUT" and policy in r.path]
     assert sorted(r.status for r in puts) == [201, 201]
     assert emu.overlapping_writes(SUB, RG, policy) == []
+
+
+# ------------------------------------------------------------------------------------------------ F4
+
+
+@pytest.mark.parametrize("fault", ["409", "lro_failed", "reset"])
+def test_a_lease_lost_mid_pass_stops_every_further_put(emu: Emulator, tmp_path: Path, fault: str) -> None:
+    from reconciler.engine import Hooks
+
+    policy = unique("fwpol")
+    seed_policy(emu, policy)
+    path = write_config(tmp_path, emu, policy)
+    emu.inject(fault, count=3, method="PUT" if fault != "reset" else "GET",
+               path_contains=f"/ruleCollectionGroups/{OWNED}" if fault != "reset" else "/operations/")
+    checks: list[bool] = []
+
+    def may_write() -> bool:  # the lease is lost as soon as the first PUT went out
+        checks.append(not group_puts(emu, policy))
+        return checks[-1]
+
+    target, desired = compiled(path)
+    out = reconcile_target(target, desired, dry_run=False, hooks=Hooks(may_write=may_write))
+    assert out.status == "error" and out.error is not None and "lease" in out.error
+    assert len(group_puts(emu, policy)) == 1
+    assert checks.count(False) >= 1
