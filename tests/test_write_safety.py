@@ -238,3 +238,28 @@ def test_a_lease_lost_mid_pass_stops_every_further_put(emu: Emulator, tmp_path: 
     assert out.status == "error" and out.error is not None and "lease" in out.error
     assert len(group_puts(emu, policy)) == 1
     assert checks.count(False) >= 1
+
+
+# ------------------------------------------------------------------------------------------------ F5
+
+
+def test_write_timeout_bounds_an_operation_that_never_ends(emu: Emulator, tmp_path: Path) -> None:
+    """`--once` with write_timeout 4 against an operation that runs for an hour: exit 1 with a clear error
+    (the subprocess timeout is only a hang guard)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.engine_support import FAST_AZURE
+
+    emu.configure(op_duration=3600.0, retry_after=1.0)
+    policy = unique("fwpol")
+    seed_policy(emu, policy)
+    path = write_config(tmp_path, emu, policy, extra={"azure": {**FAST_AZURE, "write_timeout": 4}})
+    env = {**os.environ, **emu.env(), "AMLFW_LOCK_DIR": str(tmp_path / "locks")}
+    done = subprocess.run([sys.executable, "-m", "reconciler", "reconcile", "--config", str(path), "--once"],
+                          env=env, capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "write_timeout" in done.stdout
+    assert "Traceback" not in done.stderr
+    assert len(group_puts(emu, policy)) == 1
