@@ -15,7 +15,8 @@ The group write (`_apply_group`) is built so that nothing foreign is lost and no
 - After the operation succeeded the group is read back: the write is `applied` only if every foreign
   collection is the same JSON value as before and ours are as planned. A foreign collection changed or gone
   is a `LostUpdateError`; other differences (someone wrote after us) re-observe and re-plan.
-- With an HA lease, `fence()` is checked before every PUT and every poll: a lost lease stops the write path.
+- With an HA lease, `fence()` is checked before every PUT attempt: a lost lease (or a stopping daemon) stops
+  the write path; the poll of an operation Azure already accepted continues to its end (within write_timeout).
 - `write_timeout` (`RetrySettings.total_seconds`) bounds the whole write, lock wait, polls and waits included.
 """
 
@@ -472,8 +473,7 @@ class _GroupWrite:
             raise TransientAzureError(f"{operation.action}: Azure answered {operation.status} without a status URL")
         delay = operation.retry_after
         poll_failures = 0
-        while True:
-            _check_fence(self.fence)
+        while True:  # no fence here: polling our own operation is not a write, and it runs to its end anyway
             self._check_deadline("polling its operation")
             self._pause(delay if delay is not None else self.settings.poll_interval)
             self._check_deadline("polling its operation")

@@ -235,9 +235,10 @@ def test_a_lease_lost_mid_pass_stops_every_further_put(emu: Emulator, tmp_path: 
 
     target, desired = compiled(path)
     out = reconcile_target(target, desired, dry_run=False, hooks=Hooks(may_write=may_write))
-    assert out.status == "error" and out.error is not None and "lease" in out.error
     assert len(group_puts(emu, policy)) == 1
-    assert checks.count(False) >= 1
+    if fault != "reset":  # a lost poll is retried to the operation's end; a re-PUT needs the lease again
+        assert out.status == "error" and out.error is not None and "lease" in out.error
+        assert checks.count(False) >= 1
 
 
 # ------------------------------------------------------------------------------------------------ F5

@@ -43,6 +43,7 @@ FOREIGN_CREDENTIAL_ENV = (
 
 CONFIGURABLE: dict[str, type] = {
     "op_duration": float,
+    "op_duration_max": float,
     "retry_after": float,
     "policy_settle": float,
     "sync_validation": bool,
@@ -287,6 +288,14 @@ class Emulator:
 
     def clear_faults(self) -> None:
         self.faults.clear()
+
+    def set_chaos(self, rate: float, kinds: tuple[str, ...] | None = None, *, seed: int | None = None,
+                  path_contains: str | None = None, params: dict[str, dict[str, Any]] | None = None) -> None:
+        """Random faults on a fraction ``rate`` of matching ARM requests (see ``FaultInjector.set_chaos``)."""
+        if kinds is None:
+            self.faults.set_chaos(rate, seed=seed, path_contains=path_contains, params=params)
+        else:
+            self.faults.set_chaos(rate, kinds, seed=seed, path_contains=path_contains, params=params)
 
     def start_foreign_writer(
         self,

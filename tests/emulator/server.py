@@ -163,7 +163,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.stopping.wait(float(slow.params["seconds"]))
         try:
             self.server.issuer.check(request.headers.get("authorization"))
-            failure = faults.take(request.method, request.path, FAILURE_KINDS)
+            failure = faults.take(request.method, request.path, FAILURE_KINDS) or faults.roll(
+                request.method, request.path, FAILURE_KINDS
+            )
             if failure is not None and failure.kind == "reset":
                 return None
             if failure is not None and failure.kind == "lost_response":

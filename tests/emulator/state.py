@@ -23,6 +23,7 @@ Write semantics (the fact sheets, sections 2-3, and the official examples):
 from __future__ import annotations
 
 import copy
+import random
 import threading
 import time
 import uuid
@@ -108,6 +109,7 @@ def location_slug(location: str) -> str:
 @dataclass
 class Config:
     op_duration: float = 0.0
+    op_duration_max: float = 0.0  # > op_duration: each operation lasts uniform(op_duration, op_duration_max)
     page_size: int = 2
     conflict_status: int = 409
     retry_after: float = 0.0
@@ -247,6 +249,7 @@ class ArmState:
         self.schemas = validate.SchemaValidator.of(reference)
         self._lock = threading.RLock()
         self.lock = self._lock  # for run-time configuration changes
+        self._rng = random.Random()
         self._resource_groups: dict[Key, ResourceGroup] = {}
         self._providers: dict[Key, str] = {}
         self._policies: dict[Key, Policy] = {}
@@ -297,7 +300,9 @@ class ArmState:
         failure: tuple[str, str],
         error: dict[str, Any] | None = None,
     ) -> Operation:
-        fault = self.faults.take(method, path, frozenset({"lro_failed"}))
+        fault = self.faults.take(method, path, frozenset({"lro_failed"})) or self.faults.roll(
+            method, path, frozenset({"lro_failed"})
+        )
         if fault is not None and error is None:
             error = {"code": fault.params["code"] or failure[0], "message": fault.params["message"] or failure[1]}
         now = time.time()
@@ -307,7 +312,7 @@ class ArmState:
             location=location_slug(location),
             api_version=api_version,
             started=now,
-            deadline=now + self.config.op_duration,
+            deadline=now + self._duration(),
             outcome="Failed" if error else "Succeeded",
             error=error,
             on_done=on_done,
@@ -315,6 +320,10 @@ class ArmState:
         self._operations[op.id] = op
         self._running.append(op)
         return op
+
+    def _duration(self) -> float:
+        low, high = self.config.op_duration, self.config.op_duration_max
+        return self._rng.uniform(low, high) if high > low else low
 
     def _active_operation(self, lock: Key) -> Operation | None:
         return next((op for op in self._running if op.lock == lock), None)
