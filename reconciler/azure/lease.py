@@ -12,9 +12,9 @@ The only module that imports `azure.storage.blob` (install the `lease` extra). S
   that stops with a write still running does not release it and lets it expire instead.
 
 The write path checks `may_write()` before every PUT attempt (retries and re-plans included) and every
-route write (`reconciler.execute`), so a lost lease stops it at once. An operation Azure already accepted runs to its end:
-Azure has no way to cancel it, and the new holder re-observes before it writes (and waits while the policy is
-Updating).
+route write (`reconciler.execute`), so a lost lease stops it at once. An operation Azure already accepted runs
+to its end: Azure has no way to cancel it, and the new holder re-observes before it writes (and waits while the
+policy is Updating).
 """
 
 from __future__ import annotations
