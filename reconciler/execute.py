@@ -298,7 +298,8 @@ def apply_plan(
 
 def _check_fence(fence: Callable[[], bool] | None) -> None:
     if fence is not None and not fence():
-        raise FencedError("the HA lease was lost: this replica stopped writing")
+        raise FencedError("this replica may no longer write (the HA lease was lost, or the daemon is stopping); "
+                          "no further PUT was sent")
 
 
 def _fenced(on_retry: Callable[[str, BaseException], None],
