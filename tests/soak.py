@@ -282,7 +282,7 @@ def soak(args: argparse.Namespace) -> tuple[Figures, bool]:
                 seen = len(records)
             figures.lost += sum(1 for p in problems if " lost" in p or " changed" in p)
             figures.problems += problems
-            if args.verbose or problems:
+            if args.verbose or problems or (index + 1) % 50 == 0:
                 print(f"pass {index + 1}: {dict(Counter(figures.outcomes))} problems={problems[:3]}", flush=True)
             emu.set_chaos(args.fault_rate, params={"429": {"retry_after": 1}, "503": {"retry_after": 1}})
             writer.resume()
