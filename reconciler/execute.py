@@ -389,6 +389,7 @@ class _GroupWrite:
         unclear = policy_busy
         failures = replans = 0
         first = True
+        maybe_landed = False  # a PUT Azure accepted, or whose answer was lost
         while True:
             _check_fence(self.fence)
             self._check_deadline("the write")
@@ -405,6 +406,8 @@ class _GroupWrite:
                 if not current.applyable:
                     raise PlanError("; ".join(e.message for e in current.errors if e.blocking))
                 if current.group_action == "none":
+                    # nothing (left) to do; if one of our PUTs may have landed, it is what made it so
+                    self.result.group_written = self.result.group_written or maybe_landed
                     return
             first = False
             assert current.body is not None
@@ -422,10 +425,12 @@ class _GroupWrite:
                 unclear = True
                 continue
             except TransientAzureError as exc:
+                maybe_landed = maybe_landed or exc.status is None  # no answer: it may have been carried out
                 failures = self._failed(failures, exc, "PUT")
                 unclear = True
                 continue
             self.result.puts += 1
+            maybe_landed = True
             try:
                 self._wait_operation(operation)
             except WriteTimeoutError:
