@@ -318,3 +318,11 @@ def test_write_timeout_bounds_an_operation_that_never_ends() -> None:
         apply_plan(a_plan(), reader=FakeReader(["e1"]), writer=writer, replan=same_plan, route_table=None,
                    settings=replace(FAST, total_seconds=60), sleep=sleep, clock=lambda: now[0])
     assert len(writer.puts) == 1 and now[0] == 60.0
+
+
+def test_a_put_whose_answer_was_lost_and_that_landed_counts_as_written() -> None:
+    writer = FakeWriter([TransientAzureError("connection failed: reset")])  # no status: it may have landed
+    res = apply_plan(a_plan(), reader=FakeReader(["e1", "e2"]), writer=writer,
+                     replan=lambda live: a_plan(group_action="none", body=None, observed_etag="e2"),
+                     route_table=None, settings=FAST, sleep=lambda _: None)
+    assert res.group_written and writer.puts == []
