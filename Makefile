@@ -45,3 +45,8 @@ lock: install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .amlfw-run
+
+# Long soak (issue 9): 300 passes, 1-5 s operations, 20 % random faults; prints the figures (docs/reliability.md).
+.PHONY: soak
+soak: install
+	$(BIN)/python -m tests.soak $(SOAK_ARGS)

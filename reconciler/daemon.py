@@ -87,6 +87,7 @@ log = structlog.get_logger("amlfw.daemon")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 TICK = 0.25  # the scheduler wakes at least this often (signals are noticed within one tick)
 HEARTBEAT_LIMIT = 30.0  # /healthz fails when the scheduler loop has not turned for this long
+PASS_MARGIN = 300.0  # a pass may take write_timeout (which bounds its writes) plus this for its reads
 CONTAINER_RE = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -336,10 +337,18 @@ class TargetState:
     last_error: str | None = None
     last_end: float | None = None
     last_success: float | None = None
+    started: float | None = None  # when the pass in flight was dispatched
 
     @property
     def name(self) -> str:
         return self.target.name
+
+    def stuck_for(self, now: float) -> float | None:
+        """Seconds past its bound (write_timeout + PASS_MARGIN) of the pass in flight, None when within it."""
+        if not self.in_flight or self.started is None:
+            return None
+        over = now - self.started - (self.target.azure.write_timeout + PASS_MARGIN)
+        return over if over > 0 else None
 
 
 Loader = Callable[[], tuple[Sequence[Pair], DaemonSettings]]
@@ -438,11 +447,16 @@ class Daemon:
     # ------------------------------------------------------------------------------------------ probes
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        age = self._clock() - self._heartbeat
+        now = self._clock()
+        age = now - self._heartbeat
         with self._lock:
             running = self._running
-        return age < HEARTBEAT_LIMIT, {"loop_age_s": round(age, 2), "passes_in_flight": running,
-                                       "stopping": self._stopping}
+            stuck = sorted(st.name for st in self._targets.values() if st.stuck_for(now) is not None)
+        details: dict[str, Any] = {"loop_age_s": round(age, 2), "passes_in_flight": running,
+                                   "stopping": self._stopping}
+        if stuck:
+            details["stuck"] = stuck  # a pass running past write_timeout + PASS_MARGIN: a wait that never ends
+        return age < HEARTBEAT_LIMIT and not stuck, details
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         now = self._clock()
@@ -502,7 +516,7 @@ class Daemon:
                 if paused > now:
                     st.next_due = paused
                     continue
-                st.in_flight = True
+                st.in_flight, st.started = True, now
                 self._running += 1
                 free -= 1
                 self._queue.put(st)

@@ -50,7 +50,7 @@ def retry_settings(target: Target) -> RetrySettings:
     a = target.azure
     return RetrySettings(attempts=a.write_attempts, initial_delay=a.write_backoff_initial,
                          max_delay=a.write_backoff_max, total_seconds=a.write_timeout, settle_poll=a.settle_poll,
-                         settle_timeout=max(a.write_timeout / 2, a.settle_poll))
+                         settle_timeout=max(a.write_timeout / 2, a.settle_poll), poll_interval=a.polling_interval)
 
 
 def plan_input(target: Target, desired: DesiredTarget, observed: ObservedPolicy) -> PlanInput:
@@ -126,7 +126,7 @@ def reconcile_target(target: Target, desired: DesiredTarget, *, dry_run: bool, h
                     the_plan, reader=reader, writer=writer, replan=replan, route_table=target.route_table,
                     settings=retry_settings(target),
                     policy_busy=(observed.provisioning_state or "").lower() in BUSY_STATES,
-                    on_retry=hooks.on_retry,
+                    on_retry=hooks.on_retry, fence=hooks.may_write,
                 )
                 outcome = Outcome(target.name, "applied", result.plan or the_plan,
                                   group_written=result.group_written, routes_written=result.routes_written,

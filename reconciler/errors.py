@@ -5,9 +5,13 @@
     │   ├── ConfigError           a configuration file: "<file>:<key>: <reason>"
     │   └── CatalogueError        the endpoint catalogue: "<file>:<key>: <reason>"
     ├── PlanError                 the live state cannot be reconciled safely (foreign group clash, limits)
+    │   └── LostUpdateError       a read-back after our write shows foreign content changed or gone
+    ├── FencedError               the HA lease was lost: the write path stops at once
     ├── PreflightError            a pre-flight check failed; the message names the fix
     └── AzureError                an Azure call failed (defined in reconciler.azure.errors, which adds
         ├── TransientAzureError   429, 5xx, 409 AnotherOperationInProgress, connection, LRO Failed: retried
+        │   └── OperationFailedError  our long-running operation ended Failed/Canceled: re-observe, re-plan
+        ├── WriteTimeoutError     the whole write (PUT, polls, waits) took longer than write_timeout
         ├── ConcurrentModification  412 or etag moved: re-observe and re-plan
         ├── NotFoundError
         └── AuthError             401/403: never retried
@@ -46,6 +50,14 @@ class PlanError(AmlfwError):
 
 class StalePlanError(AmlfwError):
     """A saved plan no longer matches the live state (or the configuration): nothing is written."""
+
+
+class LostUpdateError(PlanError):
+    """After our write, foreign content that was there before is changed or gone. Never retried."""
+
+
+class FencedError(AmlfwError):
+    """The HA lease is no longer held: no further write may be sent."""
 
 
 class PreflightError(AmlfwError):
@@ -103,3 +115,11 @@ class NotFoundError(AzureError):
 
 class AuthError(AzureError):
     """Authentication or authorisation failed; never retried."""
+
+
+class OperationFailedError(TransientAzureError):
+    """A long-running operation we started ended Failed or Canceled; its effect is unknown until re-read."""
+
+
+class WriteTimeoutError(AzureError):
+    """The whole write, polls and waits included, ran past write_timeout."""

@@ -370,6 +370,26 @@ def test_health_follows_the_scheduler_heartbeat() -> None:
     assert details["loop_age_s"] == 31
 
 
+def test_health_fails_while_a_pass_is_stuck_past_its_bound() -> None:
+    from reconciler.daemon import PASS_MARGIN
+
+    clock = Clock()
+    d = make([(target("a"), None)], clock=clock)
+    d._dispatch_due()  # the pass is dispatched and never finishes
+    bound = target("a").azure.write_timeout + PASS_MARGIN
+    clock.advance(bound - 1)
+    d._heartbeat = clock()  # the scheduler loop itself keeps turning
+    assert d.health()[0]
+    clock.advance(2)
+    d._heartbeat = clock()
+    ok, details = d.health()
+    assert not ok and details["stuck"] == ["a"]
+    st = d._queue.get_nowait()
+    assert st is not None
+    d._finish(st, d._pass(st.target, st.desired))
+    assert d.health()[0]
+
+
 # ---------------------------------------------------------------------------------------------- writes
 
 

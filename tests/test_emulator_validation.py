@@ -1,4 +1,5 @@
-"""One test per validation rule: the swagger schema, then the documented service rules (400 in ARM's shape)."""
+"""One test per validation rule: the swagger schema (400), then the documented service rules (an operation that
+ends Failed, or 400 with ``sync_validation``), in ARM's error shape."""
 
 from __future__ import annotations
 
@@ -227,14 +228,34 @@ REJECTED: list[tuple[str, dict[str, Any], str, str]] = [
 ]
 
 
+# Swagger-level errors (types, enums, minimum/maximum) answer 400 at once; the service rules end the operation Failed.
+SYNCHRONOUS_CODES = frozenset({
+    "InvalidRequestFormat",
+    "FirewallPolicyRuleCollectionGroupInvalidPriority",
+    "FirewallPolicyRuleCollectionInvalidPriority",
+    "FirewallPolicyApplicationRuleInvalidProtocolType",
+    "FirewallPolicyApplicationRuleInvalidPort",
+})
+
+
 @pytest.mark.usefixtures("policies")
+@pytest.mark.parametrize("emulator_options", [{}, {"sync_validation": True}], ids=["async", "sync"])
 @pytest.mark.parametrize(("case", "body", "policy", "code"), REJECTED, ids=[case[0] for case in REJECTED])
 def test_rule_rejected(
-    emulator: Emulator, network_client: NetworkFactory, case: str, body: dict[str, Any], policy: str, code: str
+    emulator: Emulator,
+    network_client: NetworkFactory,
+    emulator_options: dict[str, Any],
+    case: str,
+    body: dict[str, Any],
+    policy: str,
+    code: str,
 ) -> None:
+    """Schema errors are a 400; service-rule errors end the operation Failed (PUT 201), or 400 in sync mode."""
     with network_client(SUB, retry_total=0) as net, pytest.raises(HttpResponseError) as error:
         put_group(net, copy.deepcopy(body), policy=policy)
-    assert error.value.status_code == 400, case
+    synchronous = code in SYNCHRONOUS_CODES or emulator_options.get("sync_validation", False)
+    put_status = next(r.status for r in emulator.requests() if r.method == "PUT")
+    assert (error.value.status_code, put_status) == ((400, 400) if synchronous else (200, 201)), case
     assert error.value.error is not None
     assert error.value.error.code == code
     assert emulator.get_rule_collection_group(SUB, RG, policy, "aml") is None

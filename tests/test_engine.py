@@ -151,13 +151,18 @@ def test_foreign_collection_inside_owned_group_is_carried_through(emu: Emulator,
               "action": {"type": "Allow"}, "rules": [ntp]}
     edit(emu, policy, lambda b: b["properties"]["ruleCollections"].append(theirs))
     edit(emu, policy, lambda b: collection(b, "-app")["rules"].pop())  # drift, so that a PUT happens
+    before = group(emu, policy)
+    assert before is not None
+    observed = next(c for c in before["properties"]["ruleCollections"] if c["name"] == "team-x-extra")
+    emu.clear_requests()
     out = run(path, dry_run=False)
-    assert out.status == "applied" and out.plan is not None
+    assert out.status == "applied" and out.plan is not None and out.group_written
+    assert len([w for w in writes(emu, policy) if w.method == "PUT"]) == 1
     assert out.plan.foreign_collections == ("team-x-extra",)
     after = group(emu, policy)
     assert after is not None
     kept = next(c for c in after["properties"]["ruleCollections"] if c["name"] == "team-x-extra")
-    assert kept["rules"][0]["name"] == "ntp" and kept["priority"] == 5000
+    assert json.dumps(kept, sort_keys=True) == json.dumps(observed, sort_keys=True)  # the whole collection
 
 
 def test_dns_proxy_off_is_a_preflight_error_before_any_write(emu: Emulator, tmp_path: Path) -> None:
@@ -205,13 +210,22 @@ def test_group_with_our_name_but_not_ours_is_never_overwritten(emu: Emulator, tm
     assert group(emu, policy) == before
 
 
-@pytest.mark.parametrize("fault", ["429", "500", "503", "lro_failed", "reset", "409"])
+@pytest.mark.parametrize("fault", ["429", "500", "503", "lro_failed", "reset", "lost_response", "409",
+                                   "poll reset", "poll 503"])
 def test_injected_faults_converge(emu: Emulator, tmp_path: Path, fault: str) -> None:
+    """With 1 s operations, so that a retry sent while our own operation runs would show as an overlap."""
     policy = unique("fwpol")
     seed_policy(emu, policy)
     path = write_config(tmp_path, emu, policy)
-    emu.inject(fault, count=2, method="PUT", path_contains=policy)
-    out = run(path, dry_run=False)
+    if fault.startswith("poll "):
+        emu.inject(fault.split()[1], count=2, method="GET", path_contains="/operations/")
+    else:
+        emu.inject(fault, count=2, method="PUT", path_contains=policy)
+    emu.set_operation_duration(1.0)
+    try:
+        out = run(path, dry_run=False)
+    finally:
+        emu.set_operation_duration(0.0)
     assert out.status == "applied", out.error
     assert run(path, dry_run=True).status == "in_sync"
     assert emu.overlapping_writes(SUB, RG, policy) == []

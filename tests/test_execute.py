@@ -1,4 +1,5 @@
-"""apply_plan with fake readers and writers: retries, Retry-After, 412 re-plans, stale etags, serial writes."""
+"""apply_plan with fake readers and writers: retries, Retry-After, 412 re-plans, stale etags, serial writes,
+polls retried on their own, read-back verification, fencing and write_timeout."""
 
 from __future__ import annotations
 
@@ -9,9 +10,19 @@ from typing import Any
 
 import pytest
 
+from reconciler.arm import group_from_arm, group_to_arm
 from reconciler.config import ResourceRef
-from reconciler.errors import AuthError, ConcurrentModificationError, PlanError, TransientAzureError
-from reconciler.execute import RetrySettings, apply_plan, with_retries
+from reconciler.errors import (
+    AuthError,
+    ConcurrentModificationError,
+    FencedError,
+    LostUpdateError,
+    OperationFailedError,
+    PlanError,
+    TransientAzureError,
+    WriteTimeoutError,
+)
+from reconciler.execute import GroupRead, PollResult, RetrySettings, WriteOperation, apply_plan, with_retries
 from reconciler.model import NetworkRule, Route, RuleCollection, RuleCollectionGroup
 from reconciler.plan import ObservedGroup, PreflightIssue, RouteChange, TargetPlan
 
@@ -33,31 +44,42 @@ def a_plan(**kw: Any) -> TargetPlan:
 
 
 class FakeReader:
-    def __init__(self, etags: list[str | None], states: list[str | None] | None = None) -> None:
+    def __init__(self, etags: list[str | None], states: list[str | None] | None = None,
+                 raw: dict[str, Any] | None = None) -> None:
         self.etags = etags
         self.states = states or []
         self.gets = 0
+        self.raw = raw if raw is not None else group_to_arm(GROUP)
+        self.after: list[dict[str, Any]] = []  # raw answers for later reads (read-backs), in order
 
-    def get_group(self) -> ObservedGroup | None:
+    def read_group(self) -> GroupRead:
         etag = self.etags[min(self.gets, len(self.etags) - 1)]
         self.gets += 1
-        return None if etag is None else ObservedGroup(GROUP, etag=etag)
+        if etag is None:
+            return GroupRead(None, None)
+        raw = self.after.pop(0) if self.after and self.gets > 1 else self.raw
+        return GroupRead(ObservedGroup(group_from_arm(raw), etag=etag), raw)
 
     def policy_state(self) -> str | None:
         return self.states.pop(0) if self.states else "Succeeded"
 
 
 class FakeWriter:
-    def __init__(self, failures: list[BaseException] | None = None, hold: float = 0.0) -> None:
+    def __init__(self, failures: list[BaseException] | None = None, hold: float = 0.0,
+                 polls: list[PollResult | BaseException] | None = None) -> None:
         self.failures = failures or []
+        self.polls = polls
         self.puts: list[tuple[dict[str, Any], str | None]] = []
+        self.conditions: list[str | None] = []
+        self.poll_calls = 0
         self.routes: list[tuple[str, str]] = []
         self.hold = hold
         self.active = 0
         self.max_active = 0
         self.lock = threading.Lock()
 
-    def put_group(self, body: dict[str, Any], if_match: str | None) -> ObservedGroup:
+    def start_group_put(self, body: dict[str, Any], *, if_match: str | None,
+                        if_none_match: str | None) -> WriteOperation:
         with self.lock:
             self.active += 1
             self.max_active = max(self.max_active, self.active)
@@ -66,16 +88,31 @@ class FakeWriter:
             if self.failures:
                 raise self.failures.pop(0)
             self.puts.append((body, if_match))
-            return ObservedGroup(GROUP, etag="new")
+            self.conditions.append(if_none_match)
+            if self.polls is None:
+                return WriteOperation("PUT", 200, None, done=True)
+            return WriteOperation("PUT", 201, "https://arm.example/operations/1", retry_after=1.0)
         finally:
             with self.lock:
                 self.active -= 1
+
+    def poll_group_put(self, operation: WriteOperation) -> PollResult:
+        self.poll_calls += 1
+        assert self.polls is not None
+        step = self.polls.pop(0) if len(self.polls) > 1 else self.polls[0]
+        if isinstance(step, BaseException):
+            raise step
+        return step
 
     def put_route(self, table: ResourceRef, body: dict[str, Any]) -> None:
         self.routes.append(("put", body["name"]))
 
     def delete_route(self, table: ResourceRef, name: str) -> None:
         self.routes.append(("delete", name))
+
+
+def same_plan(live: ObservedGroup | None) -> TargetPlan:
+    return a_plan(observed_etag=live.etag if live else None, group_action="update" if live else "create")
 
 
 def no_replan(_: ObservedGroup | None) -> TargetPlan:  # pragma: no cover - fails the test if called
@@ -92,11 +129,12 @@ def test_one_put_with_if_match_when_etag_unchanged() -> None:
     assert body["name"] == "azureml-egress" and body["properties"]["priority"] == 300
 
 
-def test_create_sends_no_if_match() -> None:
+def test_create_sends_if_none_match_star_and_no_if_match() -> None:
     writer = FakeWriter()
-    apply_plan(a_plan(group_action="create", observed_etag=None), reader=FakeReader([None]), writer=writer,
+    reader = FakeReader([None, "e9"])
+    apply_plan(a_plan(group_action="create", observed_etag=None), reader=reader, writer=writer,
                replan=no_replan, route_table=None, settings=FAST)
-    assert writer.puts[0][1] is None
+    assert writer.puts[0][1] is None and writer.conditions == ["*"]
 
 
 def test_transient_errors_retry_whole_write_and_honour_retry_after() -> None:
@@ -104,7 +142,7 @@ def test_transient_errors_retry_whole_write_and_honour_retry_after() -> None:
     writer = FakeWriter([TransientAzureError("busy", status=409, code="AnotherOperationInProgress"),
                          TransientAzureError("throttled", status=429, retry_after=7.0),
                          TransientAzureError("lro failed")])
-    res = apply_plan(a_plan(), reader=FakeReader(["e1"]), writer=writer, replan=no_replan, route_table=None,
+    res = apply_plan(a_plan(), reader=FakeReader(["e1"]), writer=writer, replan=same_plan, route_table=None,
                      settings=FAST, sleep=sleeps.append)
     assert len(writer.puts) == 1 and res.retries == 3
     assert sleeps[1] == 7.0  # Retry-After wins over the (zero) backoff
@@ -113,7 +151,7 @@ def test_transient_errors_retry_whole_write_and_honour_retry_after() -> None:
 def test_gives_up_after_attempts() -> None:
     writer = FakeWriter([TransientAzureError(f"x{i}", status=503) for i in range(10)])
     with pytest.raises(TransientAzureError):
-        apply_plan(a_plan(), reader=FakeReader(["e1"]), writer=writer, replan=no_replan, route_table=None,
+        apply_plan(a_plan(), reader=FakeReader(["e1"]), writer=writer, replan=same_plan, route_table=None,
                    settings=FAST, sleep=lambda _: None)
     assert writer.puts == []
 
@@ -222,3 +260,69 @@ def test_with_retries_only_retries_transient() -> None:
 
     assert with_retries(fn, FAST, "x", sleep=lambda _: None) == 42
     assert len(attempts) == 3
+
+
+def test_an_operation_that_ends_failed_reobserves_and_replans_before_the_next_put() -> None:
+    replans: list[str | None] = []
+
+    def replan(live: ObservedGroup | None) -> TargetPlan:
+        replans.append(live.etag if live else None)
+        return same_plan(live)
+
+    writer = FakeWriter(polls=[OperationFailedError("ended Failed"), PollResult("Succeeded")])
+    reader = FakeReader(["e1", "e2", "e3"])
+    res = apply_plan(a_plan(), reader=reader, writer=writer, replan=replan, route_table=None, settings=FAST,
+                     sleep=lambda _: None)
+    # e2 is the settle check's read; the second PUT carries the etag read right before it
+    assert [m for _, m in writer.puts] == ["e1", "e3"]
+    assert replans and res.group_written
+
+
+def test_failed_polls_resume_the_same_operation_without_a_second_put() -> None:
+    writer = FakeWriter(polls=[TransientAzureError("reset"), TransientAzureError("503", status=503, retry_after=3.0),
+                               PollResult("InProgress", 2.0), PollResult("Succeeded")])
+    sleeps: list[float] = []
+    res = apply_plan(a_plan(), reader=FakeReader(["e1"]), writer=writer, replan=same_plan, route_table=None,
+                     settings=FAST, sleep=sleeps.append)
+    assert len(writer.puts) == 1 and writer.poll_calls == 4 and res.group_written
+    assert sleeps[:4] == [1.0, 0.0, 3.0, 2.0]  # Retry-After of the PUT, backoff, the 503's Retry-After, the poll's
+
+
+def test_a_foreign_collection_gone_after_the_write_is_a_lost_update() -> None:
+    foreign = {"ruleCollectionType": "FirewallPolicyFilterRuleCollection", "name": "theirs", "priority": 200,
+               "action": {"type": "Allow"}, "rules": []}
+    before = group_to_arm(GROUP)
+    before["properties"]["ruleCollections"].append(foreign)
+    reader = FakeReader(["e1"], raw=before)
+    reader.after = [group_to_arm(GROUP)]  # read-back: theirs is gone
+    with pytest.raises(LostUpdateError, match="'theirs' is gone"):
+        apply_plan(a_plan(), reader=reader, writer=FakeWriter(), replan=same_plan, route_table=None, settings=FAST)
+
+
+def test_a_lost_lease_stops_before_the_put() -> None:
+    writer = FakeWriter()
+    with pytest.raises(FencedError):
+        apply_plan(a_plan(), reader=FakeReader(["e1"]), writer=writer, replan=same_plan, route_table=None,
+                   settings=FAST, fence=lambda: False)
+    assert writer.puts == []
+
+
+def test_write_timeout_bounds_an_operation_that_never_ends() -> None:
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    writer = FakeWriter(polls=[PollResult("InProgress", 5.0)])
+    with pytest.raises(WriteTimeoutError, match="polling"):
+        apply_plan(a_plan(), reader=FakeReader(["e1"]), writer=writer, replan=same_plan, route_table=None,
+                   settings=replace(FAST, total_seconds=60), sleep=sleep, clock=lambda: now[0])
+    assert len(writer.puts) == 1 and now[0] == 60.0
+
+
+def test_a_put_whose_answer_was_lost_and_that_landed_counts_as_written() -> None:
+    writer = FakeWriter([TransientAzureError("connection failed: reset")])  # no status: it may have landed
+    res = apply_plan(a_plan(), reader=FakeReader(["e1", "e2"]), writer=writer,
+                     replan=lambda live: a_plan(group_action="none", body=None, observed_etag="e2"),
+                     route_table=None, settings=FAST, sleep=lambda _: None)
+    assert res.group_written and writer.puts == []

@@ -11,8 +11,10 @@ The only module that imports `azure.storage.blob` (install the `lease` extra). S
 - `stop(release=True)` releases the lease so a standby takes over within `duration / 6` seconds; a replica
   that stops with a write still running does not release it and lets it expire instead.
 
-A write that already started when the lease is lost runs to its end: Azure has no way to cancel it, and the
-new holder re-observes before it writes (and waits while the policy is Updating).
+The write path checks `may_write()` before every PUT attempt (retries and re-plans included) and every
+route write (`reconciler.execute`), so a lost lease stops it at once. An operation Azure already accepted runs
+to its end: Azure has no way to cancel it, and the new holder re-observes before it writes (and waits while the
+policy is Updating).
 """
 
 from __future__ import annotations

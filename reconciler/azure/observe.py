@@ -7,6 +7,7 @@ registration, IP groups) are read only before a write, or when the policy is mis
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -16,7 +17,8 @@ from reconciler.arm import group_from_arm, route_from_arm
 from reconciler.azure.clients import ArmClients, build_clients
 from reconciler.azure.errors import translated
 from reconciler.config import ResourceRef, Target
-from reconciler.errors import NotFoundError
+from reconciler.errors import AzureError, NotFoundError
+from reconciler.execute import GroupRead
 from reconciler.plan import ObservedGroup, ObservedPolicy
 
 DEPENDENCIES_API_VERSION = "2024-04-01"
@@ -103,6 +105,26 @@ class AzureReader:
         except NotFoundError:
             return None
         return observed_group(_wire(raw))
+
+    def read_group(self) -> GroupRead:
+        """The owned group as the wire JSON Azure sent (for byte-level comparisons) and as the model."""
+        p = self.policy
+
+        def raw_json(pipeline_response: Any, _deserialized: Any, _headers: Any) -> Any:
+            try:
+                return json.loads(pipeline_response.http_response.text())
+            except ValueError:
+                return None
+
+        try:
+            with translated(f"GET rule collection group {self.target.group_name}"):
+                raw = self.clients.network.firewall_policy_rule_collection_groups.get(
+                    p.resource_group, p.name, self.target.group_name, cls=raw_json)
+        except NotFoundError:
+            return GroupRead(None, None)
+        if not isinstance(raw, dict):
+            raise AzureError(f"GET rule collection group {self.target.group_name}: the answer is not a JSON object")
+        return GroupRead(observed_group(raw), raw)
 
     def policy_state(self) -> str | None:
         p = self.policy

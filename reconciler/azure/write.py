@@ -1,36 +1,122 @@
 """Writes: one rule collection group PUT (complete body), routes one by one. Only constructed for apply.
 
-Every write runs with the SDK's own retries off (`retry_total=0`): the caller wraps the whole
-write-and-poll in tenacity, so one failure is never retried by two layers.
+A group write is split in two so that the caller can treat them differently (reconciler.execute):
+
+- `start_group_put` sends the PUT once, with the SDK's retries off (`retry_total=0`): a PUT is never
+  re-sent by a lower layer. It carries `If-Match` (update) or `If-None-Match: *` (create) and returns the
+  operation's status URL (`Azure-AsyncOperation`, else `Location`) and `Retry-After`.
+- `poll_group_put` GETs that URL once, through the client's normal retry policy (resets, 5xx, 429 with
+  Retry-After are retried by azure-core); the caller polls again on its own when that fails too. Polling
+  never re-sends the PUT. A status URL on another origin than the ARM endpoint is refused, unsent.
+
+Routes still use the SDK's pollers with retries off for the PUT and its polls.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import urlsplit
 
+from azure.core.pipeline import PipelineResponse
+from azure.core.rest import HttpRequest
 from azure.mgmt.network import models
 
-from reconciler.azure.clients import ArmClients
+from reconciler.azure.clients import ArmClients, endpoint_and_scope
 from reconciler.azure.errors import translated
-from reconciler.azure.observe import _wire, observed_group
 from reconciler.config import ResourceRef, Target
-from reconciler.plan import ObservedGroup
+from reconciler.errors import AzureError, OperationFailedError
+from reconciler.execute import PollResult, WriteOperation
+
+
+def _delay(headers: Any) -> float | None:
+    for name, scale in (("retry-after-ms", 0.001), ("x-ms-retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value:
+            try:
+                return max(0.0, float(value) * scale)
+            except ValueError:
+                continue
+    return None
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    default_port = 443 if parts.scheme.lower() == "https" else None
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default_port
 
 
 class AzureWriter:
     def __init__(self, target: Target, clients: ArmClients) -> None:
         self.target = target
         self.clients = clients
+        self.base_url = endpoint_and_scope(target)[0]
 
-    def put_group(self, body: dict[str, Any], if_match: str | None) -> ObservedGroup:
+    def start_group_put(self, body: dict[str, Any], *, if_match: str | None,
+                        if_none_match: str | None) -> WriteOperation:
         p = self.target.policy
         headers = {"If-Match": if_match} if if_match else {}
-        with translated(f"PUT rule collection group {body['name']}"):
+        if if_none_match:
+            headers["If-None-Match"] = if_none_match
+        name = str(body["name"])
+        action = f"PUT rule collection group {name}"
+
+        def keep(pipeline_response: PipelineResponse[Any, Any], _deserialized: Any, _headers: Any) -> Any:
+            return pipeline_response
+
+        with translated(action):
             poller = self.clients.network.firewall_policy_rule_collection_groups.begin_create_or_update(
-                p.resource_group, p.name, str(body["name"]), models.FirewallPolicyRuleCollectionGroup(body),
-                headers=headers, retry_total=0)
-            result = poller.result()
-        return observed_group(_wire(result))
+                p.resource_group, p.name, name, models.FirewallPolicyRuleCollectionGroup(body),
+                headers=headers, retry_total=0, polling=False, cls=keep)
+            response = poller.result().http_response
+        url = response.headers.get("Azure-AsyncOperation") or response.headers.get("Location")
+        state = None
+        try:
+            state = ((json.loads(response.text() or "{}") or {}).get("properties") or {}).get("provisioningState")
+        except (ValueError, AttributeError):
+            state = None
+        done = not url and str(state or "Succeeded").lower() == "succeeded"
+        if url:
+            self._check_origin(str(url), action)
+        return WriteOperation(action=action, status=int(response.status_code), url=str(url) if url else None,
+                              retry_after=_delay(response.headers), done=done,
+                              request_id=response.headers.get("x-ms-request-id"))
+
+    def _check_origin(self, url: str, action: str) -> None:
+        if _origin(url) != _origin(self.base_url):
+            raise AzureError(f"{action}: the operation status URL is not on the ARM endpoint's origin "
+                             f"({urlsplit(url).hostname}); refusing to send the token there")
+
+    def poll_group_put(self, operation: WriteOperation) -> PollResult:
+        assert operation.url is not None
+        self._check_origin(operation.url, operation.action)
+        with translated(f"{operation.action}: poll"):
+            response = self.clients.network.send_request(HttpRequest("GET", operation.url))
+            response.raise_for_status()
+        delay = _delay(response.headers)
+        if response.status_code == 202:
+            return PollResult("InProgress", delay)
+        if response.status_code == 204:
+            return PollResult("Succeeded", delay)
+        try:
+            doc = response.json()
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            raise AzureError(f"{operation.action}: poll: the status answer is not a JSON object "
+                             f"(status {response.status_code})", status=response.status_code)
+        status = str(doc.get("status") or (doc.get("properties") or {}).get("provisioningState") or "")
+        if status.lower() in ("failed", "canceled", "cancelled"):
+            found = doc.get("error")
+            err: dict[str, Any] = found if isinstance(found, dict) else {}
+            raise OperationFailedError(
+                f"{operation.action}: the long-running operation ended {status}: "
+                f"{str(err.get('message') or '')[:300]}", status=response.status_code,
+                code=str(err.get("code")) if err.get("code") else None,
+                request_id=operation.request_id)
+        if status.lower() == "succeeded":
+            return PollResult("Succeeded", delay)
+        return PollResult("InProgress", delay)
 
     def put_route(self, table: ResourceRef, body: dict[str, Any]) -> None:
         with translated(f"PUT route {body['name']}"):

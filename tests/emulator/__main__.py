@@ -34,6 +34,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--op-duration", type=float, default=0.0, help="seconds a long-running operation takes")
     parser.add_argument("--page-size", type=int, default=2)
     parser.add_argument("--conflict-status", type=int, choices=(409, 429), default=409)
+    parser.add_argument("--retry-after", type=float, default=1.0,
+                        help="seconds in Retry-After on 201/202, polls and 429 conflicts (Azure: whole seconds)")
+    parser.add_argument("--policy-settle", type=float, default=0.0,
+                        help="seconds the policy stays Updating after a child operation ended")
+    parser.add_argument("--sync-validation", action="store_true",
+                        help="answer rule-level validation errors with 400 instead of an operation that ends Failed")
+    parser.add_argument("--ignore-if-match", action="store_true",
+                        help="ignore If-Match and If-None-Match, as the Network RP has been reported to do")
     parser.add_argument("--seed-examples", action="store_true", help="seed the official examples")
     parser.add_argument("--seed-config", metavar="FILE",
                         help="sandbox: seed what this amlfw config points at; write DIR/sandbox.yaml and DIR/env.sh")
@@ -76,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
             op_duration=args.op_duration,
             page_size=args.page_size,
             conflict_status=args.conflict_status,
+            retry_after=args.retry_after,
+            policy_settle=args.policy_settle,
+            sync_validation=args.sync_validation,
+            honor_if_match=not args.ignore_if_match,
             state_dir=state_dir,
         )
     except ReferenceDataMissingError as exc:

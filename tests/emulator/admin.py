@@ -152,6 +152,10 @@ class AdminClient:
     def set_operation_duration(self, seconds: float) -> None:
         self._call("POST", "operation-duration", {"seconds": seconds})
 
+    def configure(self, **settings: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "config", settings)
+        return result
+
     def inject(
         self, kind: str, count: int = 1, method: str | None = None, path_contains: str | None = None, **params: Any
     ) -> dict[str, Any]:

@@ -41,6 +41,18 @@ FOREIGN_CREDENTIAL_ENV = (
 )
 
 
+CONFIGURABLE: dict[str, type] = {
+    "op_duration": float,
+    "op_duration_max": float,
+    "retry_after": float,
+    "policy_settle": float,
+    "sync_validation": bool,
+    "honor_if_match": bool,
+    "conflict_status": int,
+    "page_size": int,
+}
+
+
 class Emulator:
     """A local ARM for firewall policies, route tables, service tags and Azure ML dependencies.
 
@@ -59,6 +71,8 @@ class Emulator:
         max_groups_per_policy: int = 100,
         reference_dir: str | Path | None = None,
         retry_after: float = 0.0,
+        policy_settle: float = 0.0,
+        sync_validation: bool = False,
         honor_if_match: bool = True,
         observed_defaults: bool = False,
         host: str = "127.0.0.1",
@@ -74,6 +88,8 @@ class Emulator:
             page_size=page_size,
             conflict_status=conflict_status,
             retry_after=retry_after,
+            policy_settle=policy_settle,
+            sync_validation=sync_validation,
             max_group_bytes=max_group_bytes,
             max_groups_per_policy=max_groups_per_policy,
             honor_if_match=honor_if_match,
@@ -246,6 +262,21 @@ class Emulator:
         """Duration of long-running operations started from now on."""
         self.config.op_duration = float(seconds)
 
+    def configure(self, **settings: Any) -> dict[str, Any]:
+        """Change behaviour settings at run time; returns them all. Keys: ``op_duration``, ``retry_after``,
+        ``policy_settle``, ``sync_validation``, ``honor_if_match``, ``conflict_status``, ``page_size``."""
+        with self.state.lock:
+            for key, value in settings.items():
+                if key not in CONFIGURABLE:
+                    raise ValueError(f"unknown setting {key!r}; known: {', '.join(CONFIGURABLE)}")
+                kind = CONFIGURABLE[key]
+                if kind is bool and not isinstance(value, bool):
+                    raise ValueError(f"{key} must be true or false")
+                if key == "conflict_status" and value not in (409, 429):
+                    raise ValueError("conflict_status must be 409 or 429")
+                setattr(self.config, key, kind(value))
+            return {key: getattr(self.config, key) for key in CONFIGURABLE}
+
     def inject(
         self, kind: str, count: int = 1, method: str | None = None, path_contains: str | None = None, **params: Any
     ) -> Fault:
@@ -253,6 +284,7 @@ class Emulator:
 
         ``429`` (retry_after=0, code, message), ``409`` (code, message), ``500`` (code, message),
         ``503`` (retry_after=None, code, message), ``reset`` (TCP RST instead of an answer),
+        ``lost_response`` (the request is carried out, then the connection is reset instead of answering),
         ``slow`` (seconds=1.0 before answering), ``lro_failed`` (the next matching long-running operation
         ends ``Failed``; code, message), ``throttle_headers`` (value=0 in
         ``x-ms-ratelimit-remaining-subscription-reads|writes|deletes``).
@@ -261,6 +293,14 @@ class Emulator:
 
     def clear_faults(self) -> None:
         self.faults.clear()
+
+    def set_chaos(self, rate: float, kinds: tuple[str, ...] | None = None, *, seed: int | None = None,
+                  path_contains: str | None = None, params: dict[str, dict[str, Any]] | None = None) -> None:
+        """Random faults on a fraction ``rate`` of matching ARM requests (see ``FaultInjector.set_chaos``)."""
+        if kinds is None:
+            self.faults.set_chaos(rate, seed=seed, path_contains=path_contains, params=params)
+        else:
+            self.faults.set_chaos(rate, kinds, seed=seed, path_contains=path_contains, params=params)
 
     def start_foreign_writer(
         self,

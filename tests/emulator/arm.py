@@ -231,7 +231,10 @@ class ArmRouter:
 
     def _put_group(self, request: ArmRequest, params: Params) -> Reply:
         sub, rg, policy, name = params
-        return self.state.put_group_http(sub, rg, policy, name, request.json(), **_write_args(request))
+        return self.state.put_group_http(
+            sub, rg, policy, name, request.json(), **_write_args(request),
+            if_none_match=request.headers.get("if-none-match"),
+        )
 
     def _delete_group(self, request: ArmRequest, params: Params) -> Reply:
         sub, rg, policy, name = params

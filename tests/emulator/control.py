@@ -56,6 +56,8 @@ class Control:
             ("POST", f"workspaces/{_SEG}/{_SEG}/{_SEG}/dependencies", self._workspace),
             ("POST", "seed-examples", self._seed_examples),
             ("POST", "operation-duration", self._operation_duration),
+            ("POST", "config", lambda p, q, b: (200, emulator.configure(**(b or {})))),
+            ("GET", "config", lambda p, q, b: (200, emulator.configure())),
             ("POST", "inject", self._inject),
             ("GET", "inject", lambda p, q, b: (200, [fault.to_json() for fault in emulator.faults.pending()])),
             ("DELETE", "inject", self._clear_faults),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import random
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .errors import ArmError
 
-FAILURE_KINDS = frozenset({"429", "409", "500", "503", "reset"})
+FAILURE_KINDS = frozenset({"429", "409", "500", "503", "reset", "lost_response"})
 FAULT_PARAMS: dict[str, dict[str, Any]] = {
     # kind: {param: default}
     "429": {"retry_after": 0, "code": "SubscriptionRequestsThrottled", "message": None},
@@ -17,6 +18,7 @@ FAULT_PARAMS: dict[str, dict[str, Any]] = {
     "500": {"code": "InternalServerError", "message": "An error occurred."},
     "503": {"retry_after": None, "code": "ServiceUnavailable", "message": None},
     "reset": {},
+    "lost_response": {},
     "slow": {"seconds": 1.0},
     "lro_failed": {"code": None, "message": None},
     "throttle_headers": {"value": 0},
@@ -46,10 +48,56 @@ class Fault:
         }
 
 
+WRITE_ONLY_KINDS = frozenset({"409", "lro_failed"})
+
+
 class FaultInjector:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
+        self._chaos_rate = 0.0
+        self._chaos_kinds: tuple[str, ...] = ()
+        self._chaos_path: str | None = None
+        self._chaos_params: dict[str, dict[str, Any]] = {}
+        self._rng = random.Random()
+        self.chaos_counts: dict[str, int] = {}
+
+    def set_chaos(
+        self,
+        rate: float,
+        kinds: tuple[str, ...] = ("reset", "lost_response", "500", "503", "429", "409", "lro_failed"),
+        *,
+        seed: int | None = None,
+        path_contains: str | None = None,
+        params: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """Random faults: each matching ARM request (and each operation, for ``lro_failed``) fails with
+        probability ``rate``, with a kind drawn from ``kinds`` (409 and lro_failed only for writes).
+        ``rate=0`` turns it off; ``chaos_counts`` counts what was injected."""
+        unknown = set(kinds) - set(FAULT_PARAMS)
+        if unknown or not 0.0 <= rate <= 1.0:
+            raise ValueError(f"bad chaos settings: rate {rate}, unknown kinds {sorted(unknown)}")
+        with self._lock:
+            self._chaos_rate, self._chaos_kinds, self._chaos_path = rate, tuple(kinds), path_contains
+            self._chaos_params = {k: {**FAULT_PARAMS[k], **(params or {}).get(k, {})} for k in kinds}
+            if seed is not None:
+                self._rng = random.Random(seed)
+
+    def roll(self, method: str, path: str, candidates: frozenset[str]) -> Fault | None:
+        """A random fault of one of ``candidates`` for this request, or None (see ``set_chaos``)."""
+        with self._lock:
+            if self._chaos_rate <= 0.0:
+                return None
+            if self._chaos_path is not None and self._chaos_path.casefold() not in path.casefold():
+                return None
+            write = method.upper() in ("PUT", "PATCH", "POST", "DELETE")
+            allowed = [k for k in self._chaos_kinds if k in candidates and (write or k not in WRITE_ONLY_KINDS)]
+            if not allowed or self._rng.random() >= self._chaos_rate:
+                return None
+            kind = self._rng.choice(allowed)
+            label = f"{kind} on poll" if "/operations/" in path.casefold() else kind
+            self.chaos_counts[label] = self.chaos_counts.get(label, 0) + 1
+            return Fault(kind, 1, method, None, dict(self._chaos_params[kind]))
 
     def inject(
         self, kind: str, count: int = 1, method: str | None = None, path_contains: str | None = None, **params: Any

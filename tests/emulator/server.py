@@ -145,9 +145,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve_arm(self, request: ArmRequest, started: float) -> None:
         """Answer, logging the request first so that a client never sees an answer the log does not hold yet."""
         request_id = str(uuid.uuid4())
+        self._lost: Reply | None = None
         reply = self._arm_reply(request)
         status = reply.status if reply is not None else 0
-        self._record(request, status, started, request_id, reply.operation_id if reply is not None else None)
+        operation_id = reply.operation_id if reply is not None else self._lost.operation_id if self._lost else None
+        self._record(request, status, started, request_id, operation_id)
         if reply is None:
             self._reset()
         else:
@@ -161,8 +163,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.stopping.wait(float(slow.params["seconds"]))
         try:
             self.server.issuer.check(request.headers.get("authorization"))
-            failure = faults.take(request.method, request.path, FAILURE_KINDS)
+            failure = faults.take(request.method, request.path, FAILURE_KINDS) or faults.roll(
+                request.method, request.path, FAILURE_KINDS
+            )
             if failure is not None and failure.kind == "reset":
+                return None
+            if failure is not None and failure.kind == "lost_response":
+                self._lost = self.server.router.handle(request)  # done, but the client never hears of it
                 return None
             if failure is not None:
                 match = _SUBSCRIPTION_RE.match(request.path)

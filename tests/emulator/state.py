@@ -12,13 +12,19 @@ Write semantics (the fact sheets, sections 2-3, and the official examples):
   operation ends both become ``Succeeded`` (or ``Failed``, and the content stays as sent);
 * while a policy (or route table) is ``Updating`` any other write to it or its children is refused with
   409 ``AnotherOperationInProgress`` (or 429 ``RetryableErrorDueToAnotherOperation`` when configured);
-* ``etag`` changes on every write and on every provisioning-state change.
+* ``etag`` changes on every write and on every provisioning-state change;
+* rule-level validation errors of a group PUT are reported as an operation that ends ``Failed`` (the PUT
+  itself answers 201/200), unless ``sync_validation``; schema, name and size errors stay a 400. A failed
+  operation moves the etags and leaves the previous content (a failed create leaves no group) [assumed];
+* with ``policy_settle`` the policy stays ``Updating`` that many seconds after a child operation ended [obs];
+* with ``honor_if_match=False`` ``If-Match`` and ``If-None-Match`` are ignored, as NRP has been reported to do.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import random
 import threading
 import time
 import uuid
@@ -104,9 +110,12 @@ def location_slug(location: str) -> str:
 @dataclass
 class Config:
     op_duration: float = 0.0
+    op_duration_max: float = 0.0  # > op_duration: each operation lasts uniform(op_duration, op_duration_max)
     page_size: int = 2
     conflict_status: int = 409
     retry_after: float = 0.0
+    policy_settle: float = 0.0
+    sync_validation: bool = False
     max_group_bytes: int = 2 * 1024 * 1024
     max_groups_per_policy: int = 100
     honor_if_match: bool = True
@@ -155,6 +164,8 @@ class Policy:
     etag: str = field(default_factory=new_etag)
     state: str = "Succeeded"
     groups: dict[str, Group] = field(default_factory=dict)
+    settle_until: float | None = None  # Updating after a child operation until then (policy_settle)
+    settle_state: str = "Succeeded"
 
     @property
     def id(self) -> str:
@@ -238,6 +249,8 @@ class ArmState:
         self.faults = faults
         self.schemas = validate.SchemaValidator.of(reference)
         self._lock = threading.RLock()
+        self.lock = self._lock  # for run-time configuration changes
+        self._rng = random.Random()
         self._resource_groups: dict[Key, ResourceGroup] = {}
         self._providers: dict[Key, str] = {}
         self._clouds: dict[str, str] = {}  # subscription -> cloud whose service-tag list applies
@@ -247,6 +260,8 @@ class ArmState:
         self._workspaces: dict[Key, dict[str, Any]] = {}
         self._operations: dict[str, Operation] = {}
         self._running: list[Operation] = []
+        self._settling: list[Policy] = []
+        self._ending: float | None = None  # end time of the operation whose on_done runs
 
     # ------------------------------------------------------------------------------------------
     # operations and locks
@@ -255,10 +270,25 @@ class ArmState:
         now = time.time()
         for op in [op for op in self._running if op.deadline <= now]:
             self._finish(op, op.deadline)
+        for policy in [p for p in self._settling if p.settle_until is not None and p.settle_until <= now]:
+            self._settling.remove(policy)
+            policy.state, policy.etag, policy.settle_until = policy.settle_state, new_etag(), None
+
+    def _child_done(self, policy: Policy, outcome: str, when: float | None) -> None:
+        """A child operation of ``policy`` ended: the policy follows, after ``policy_settle`` seconds."""
+        settle = self.config.policy_settle
+        if settle <= 0 or when is None:
+            policy.state, policy.etag = outcome, new_etag()
+            return
+        policy.state, policy.etag = "Updating", new_etag()
+        policy.settle_until, policy.settle_state = when + settle, outcome
+        if policy not in self._settling:
+            self._settling.append(policy)
 
     def _finish(self, op: Operation, when: float) -> None:
         self._running.remove(op)
         op.status, op.ended = op.outcome, when
+        self._ending = when
         op.on_done(op.outcome)
 
     def _start_operation(
@@ -270,10 +300,12 @@ class ArmState:
         path: str,
         on_done: Callable[[str], None],
         failure: tuple[str, str],
+        error: dict[str, Any] | None = None,
     ) -> Operation:
-        fault = self.faults.take(method, path, frozenset({"lro_failed"}))
-        error = None
-        if fault is not None:
+        fault = self.faults.take(method, path, frozenset({"lro_failed"})) or self.faults.roll(
+            method, path, frozenset({"lro_failed"})
+        )
+        if fault is not None and error is None:
             error = {"code": fault.params["code"] or failure[0], "message": fault.params["message"] or failure[1]}
         now = time.time()
         op = Operation(
@@ -282,7 +314,7 @@ class ArmState:
             location=location_slug(location),
             api_version=api_version,
             started=now,
-            deadline=now + self.config.op_duration,
+            deadline=now + self._duration(),
             outcome="Failed" if error else "Succeeded",
             error=error,
             on_done=on_done,
@@ -290,6 +322,10 @@ class ArmState:
         self._operations[op.id] = op
         self._running.append(op)
         return op
+
+    def _duration(self) -> float:
+        low, high = self.config.op_duration, self.config.op_duration_max
+        return self._rng.uniform(low, high) if high > low else low
 
     def _active_operation(self, lock: Key) -> Operation | None:
         return next((op for op in self._running if op.lock == lock), None)
@@ -580,8 +616,16 @@ class ArmState:
         return _key(parts[1], parts[3], parts[7]) in self._ip_groups
 
     def _validated_group(
-        self, policy: Policy, name: str, body: Any, *, creating: bool, validate_body: bool
+        self,
+        policy: Policy,
+        name: str,
+        body: Any,
+        *,
+        creating: bool,
+        validate_body: bool,
+        deferred: list[ArmError] | None = None,
     ) -> dict[str, Any]:
+        """Schema, name and size errors raise; a service-rule error is appended to ``deferred`` when given."""
         body = _require_object(body)
         stored = _writable(body, frozenset({"size", "provisioningState"}), ())["properties"]
         stored = {key: value for key, value in stored.items() if key in ("priority", "ruleCollections")}
@@ -603,8 +647,28 @@ class ArmState:
                 f"is {self.config.max_groups_per_policy}.",
             )
         self.schemas.check("group", body)
-        validate.check_rule_collection_group(name, stored, self._policy_context(policy))
+        try:
+            validate.check_rule_collection_group(name, stored, self._policy_context(policy))
+        except ArmError as error:
+            if deferred is None:
+                raise
+            deferred.append(error)
         return stored
+
+    def _validated_group_http(
+        self, policy: Policy, name: str, body: Any, *, creating: bool
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """Validate a PUT: the stored content and, unless ``sync_validation``, the service-rule error the
+        operation will end ``Failed`` with (``None`` when valid)."""
+        deferred: list[ArmError] | None = None if self.config.sync_validation else []
+        stored = self._validated_group(policy, name, body, creating=creating, validate_body=True, deferred=deferred)
+        if not deferred:
+            return stored, None
+        inner = deferred[0].body()["error"]
+        error = {"code": inner["code"], "message": inner["message"]}
+        if inner.get("details"):
+            error["details"] = inner["details"]
+        return stored, error
 
     def group_wire(self, policy: Policy, group: Group) -> dict[str, Any]:
         props = copy.deepcopy(group.properties)
@@ -623,6 +687,17 @@ class ArmState:
             "etag": group.etag,
             "properties": props,
         }
+
+    def _check_if_none_match(self, if_none_match: str | None, etag: str | None) -> None:
+        """``If-None-Match: *`` (create only): 412 when the resource exists, unless conditions are ignored."""
+        if if_none_match is None or not self.config.honor_if_match:
+            return
+        if etag is not None and if_none_match.strip() == "*":
+            raise ArmError(
+                412,
+                "PreconditionFailed",
+                "The condition specified using HTTP conditional header(s) is not met.",
+            )
 
     def _check_if_match(self, if_match: str | None, etag: str | None) -> None:
         if if_match is None or not self.config.honor_if_match:
@@ -659,39 +734,71 @@ class ArmState:
         api_version: str,
         path: str,
         if_match: str | None,
+        if_none_match: str | None = None,
     ) -> Reply:
         with self._lock:
             self._advance()
             policy = self._parent_policy(sub, rg, policy_name, "ruleCollectionGroups", "write")
             group = policy.groups.get(name.casefold())
             self._check_if_match(if_match, group.etag if group else None)
-            stored = self._validated_group(policy, name, body, creating=group is None, validate_body=True)
+            self._check_if_none_match(if_none_match, group.etag if group else None)
+            stored, rule_error = self._validated_group_http(policy, name, body, creating=group is None)
             lock = _key("policy", sub, rg, policy_name)
             self._check_group_not_busy(policy, group, lock, "update")
             created = group is None
+            failure = (
+                "FirewallPolicyUpdateFailed",
+                f"Put on Firewall Policy {policy.name} Failed with 1 faulted referenced firewalls",
+            )
+            if rule_error is not None:
+                return self._failing_group_put(sub, policy, group, name, stored, lock, api_version, path, rule_error)
             if group is None:
                 group = policy.groups[name.casefold()] = Group(name, stored)
             group.properties, group.etag, group.state = stored, new_etag(), "Updating"
             policy.state, policy.etag = "Updating", new_etag()
+            policy.settle_until = None
             target = group
 
             def done(outcome: str) -> None:
                 target.state, target.etag = outcome, new_etag()
-                policy.state, policy.etag = outcome, new_etag()
+                self._child_done(policy, outcome, self._ending)
 
-            op = self._start_operation(
-                lock,
-                policy.body.get("location", ""),
-                api_version,
-                "PUT",
-                path,
-                done,
-                (
-                    "FirewallPolicyUpdateFailed",
-                    f"Put on Firewall Policy {policy.name} Failed with 1 faulted referenced firewalls",
-                ),
-            )
+            op = self._start_operation(lock, policy.body.get("location", ""), api_version, "PUT", path, done, failure)
             return self._lro_reply(201 if created else 200, self.group_wire(policy, group), sub, op)
+
+    def _failing_group_put(
+        self,
+        sub: str,
+        policy: Policy,
+        group: Group | None,
+        name: str,
+        stored: dict[str, Any],
+        lock: Key,
+        api_version: str,
+        path: str,
+        error: dict[str, Any],
+    ) -> Reply:
+        """A PUT that passed the synchronous checks but breaks a service rule: the operation ends ``Failed``.
+
+        The answer shows the content as sent (``Updating``); the stored content stays as it was (a failed
+        create leaves no group) and the etags move when the operation ends [assumed].
+        """
+        shown = Group(group.name if group else name, stored, state="Updating")
+        if group is not None:
+            group.state, group.etag = "Updating", new_etag()
+        policy.state, policy.etag = "Updating", new_etag()
+        policy.settle_until = None
+        target = group
+
+        def done(outcome: str) -> None:
+            if target is not None:
+                target.state, target.etag = outcome, new_etag()
+            self._child_done(policy, outcome, self._ending)
+
+        op = self._start_operation(
+            lock, policy.body.get("location", ""), api_version, "PUT", path, done, (error["code"], ""), error=error
+        )
+        return self._lro_reply(200 if group else 201, self.group_wire(policy, shown), sub, op)
 
     def delete_group_http(
         self, sub: str, rg: str, policy_name: str, name: str, *, api_version: str, path: str, if_match: str | None
@@ -714,7 +821,7 @@ class ArmState:
                     policy.groups.pop(target.name.casefold(), None)
                 else:
                     target.state, target.etag = outcome, new_etag()
-                policy.state, policy.etag = outcome, new_etag()
+                self._child_done(policy, outcome, self._ending)
 
             op = self._start_operation(
                 lock,
@@ -797,9 +904,11 @@ class ArmState:
             foreign = record
 
             def done(outcome: str) -> None:
-                policy.state, policy.etag = outcome, new_etag()
                 if foreign is not None:
                     foreign.state, foreign.etag = outcome, new_etag()
+                    self._child_done(policy, outcome, self._ending)
+                else:
+                    policy.state, policy.etag = outcome, new_etag()
 
             op = Operation(
                 id=str(uuid.uuid4()),
