@@ -5,7 +5,8 @@ optional `defaults:` mapping merged into each target). Every error names the fil
 
     catalogue: azureml-2021.11          # optional: catalogue version (default: the newest)
     cloud: AzureCloud                   # AzureCloud | AzureUSGovernment | AzureChinaCloud
-    arm_endpoint: https://...           # optional: overrides the cloud's Resource Manager endpoint
+    arm_endpoint: https://...           # optional: the cloud's Resource Manager endpoint (another origin
+    allow_custom_arm_endpoint: false    #   needs this set to true: the emulator, a sandbox)
     subscription_id: <uuid>
     firewall_policy: {resource_group: rg-hub, name: fwpol-hub}
     firewall: {tier: Standard, tls_inspection: false}     # optional: what the policy offers
@@ -27,6 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -46,6 +48,13 @@ IP_GROUP_ID_RE = re.compile(
     re.IGNORECASE,
 )
 PRIORITY_MIN, PRIORITY_MAX = 100, 65000
+# Each cloud's Resource Manager origin (reconciler.azure.clients.ENDPOINTS holds the same, with token scopes).
+# Any other arm_endpoint receives the bearer token, so it needs `allow_custom_arm_endpoint: true`.
+ARM_ORIGINS = {
+    "AzureCloud": "https://management.azure.com",
+    "AzureUSGovernment": "https://management.usgovcloudapi.net",
+    "AzureChinaCloud": "https://management.chinacloudapi.cn",
+}
 DAEMON_KEY = "daemon"  # top-level section for the daemon (see reconciler.daemon); not part of any target
 ALL_FEATURES = "all"
 TIERS = ("Basic", "Standard", "Premium")
@@ -54,12 +63,12 @@ _AZURE_RANGES: dict[str, tuple[float, float]] = {
     "polling_interval": (0, 600), "retry_total": (0, 20), "retry_backoff_max": (0, 600),
     "connection_timeout": (0.1, 600), "read_timeout": (0.1, 3600), "write_attempts": (1, 50),
     "write_backoff_initial": (0, 600), "write_backoff_max": (0, 3600), "write_timeout": (1, 86400),
-    "settle_poll": (0, 600),
+    "settle_poll": (0, 600), "max_response_bytes": (65536, 1 << 30),
 }
 
 _TARGET_KEYS = {
-    "name", "catalogue", "cloud", "arm_endpoint", "subscription_id", "firewall_policy", "firewall",
-    "rule_collection_group", "workspaces", "route_table", "credential", "azure", "limits",
+    "name", "catalogue", "cloud", "arm_endpoint", "allow_custom_arm_endpoint", "subscription_id", "firewall_policy",
+    "firewall", "rule_collection_group", "workspaces", "route_table", "credential", "azure", "limits",
 }
 _WORKSPACE_KEYS = {
     "name", "region", "storage_account", "source_addresses", "source_ip_groups", "features", "priority",
@@ -102,6 +111,9 @@ class AzureSettings:
     write_backoff_max: float = 60.0
     write_timeout: float = 1800.0
     settle_poll: float = 10.0
+    # a larger answer is refused before it is parsed (a 78 MB body once cost 1.4 GB of memory as SDK models);
+    # 32 MiB holds a LIST page of many 2 MB groups
+    max_response_bytes: int = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +361,11 @@ def _target(ctx: _Ctx, key: str, raw: Mapping[str, Any], resolve_catalogue: Cata
                 f"invalid endpoint {arm_endpoint!r}: must be an https:// URL (bearer tokens never travel over http)",
             )
         arm_endpoint = arm_endpoint.rstrip("/")
+    allow_custom = raw.get("allow_custom_arm_endpoint", False)
+    if not isinstance(allow_custom, bool):
+        raise ctx.fail(_k(key, "allow_custom_arm_endpoint"), f"expected true or false, got {_type(allow_custom)}")
+    if arm_endpoint is not None and not allow_custom:
+        _check_known_endpoint(ctx, _k(key, "arm_endpoint"), arm_endpoint, cloud)
     sub = _subscription(ctx, _k(key, "subscription_id"), raw.get("subscription_id"))
 
     fp = _mapping(ctx, _k(key, "firewall_policy"), raw.get("firewall_policy"),
@@ -401,7 +418,7 @@ def _target(ctx: _Ctx, key: str, raw: Mapping[str, Any], resolve_catalogue: Cata
     az_values: dict[str, Any] = {}
     for name, (lo, hi) in _AZURE_RANGES.items():
         value = _number(ctx, _k(key, f"azure.{name}"), az.get(name, getattr(defaults, name)), lo, hi)
-        az_values[name] = int(value) if name in ("retry_total", "write_attempts") else value
+        az_values[name] = int(value) if name in ("retry_total", "write_attempts", "max_response_bytes") else value
     azure = AzureSettings(**az_values)
     lim = _mapping(ctx, _k(key, "limits"), raw.get("limits"), {"max_group_bytes", "max_groups"}, required=False)
     lim_defaults = LimitSettings()
@@ -450,6 +467,40 @@ def _target(ctx: _Ctx, key: str, raw: Mapping[str, Any], resolve_catalogue: Cata
         source_file=ctx.file,
         key=key,
     )
+
+
+def url_origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an absolute http(s) URL, lower-cased, default ports filled in; None if malformed."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http") or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower().rstrip("."), port or (443 if scheme == "https" else 80)
+
+
+def _check_known_endpoint(ctx: _Ctx, key: str, endpoint: str, cloud: str) -> None:
+    origin = url_origin(endpoint)
+    path = urlsplit(endpoint).path.strip("/") if origin else ""
+    for other, known in ARM_ORIGINS.items():
+        if origin == url_origin(known) and not path:
+            if other != cloud:
+                raise ctx.fail(key, f"{known} is the Resource Manager endpoint of {other}, but cloud is {cloud}")
+            return
+    raise ctx.fail(
+        key,
+        f"{_excerpt(endpoint)} is not {cloud}'s Resource Manager endpoint ({ARM_ORIGINS[cloud]}); it would receive "
+        "the bearer token: set allow_custom_arm_endpoint: true if you trust it (the emulator, a sandbox)",
+    )
+
+
+def _excerpt(value: object, limit: int = 80) -> str:
+    """A value quoted for an error message, shortened to about `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 5]}...{text[-1]} ({len(text):,} characters)"
 
 
 def _number(ctx: _Ctx, key: str, value: object, lo: float, hi: float) -> float:

@@ -10,7 +10,10 @@
         ├── TransientAzureError   429, 5xx, 409 AnotherOperationInProgress, connection, LRO Failed: retried
         ├── ConcurrentModification  412 or etag moved: re-observe and re-plan
         ├── NotFoundError
-        └── AuthError             401/403: never retried
+        ├── AuthError             401/403: never retried
+        └── BadResponseError      an answer amlfw refuses: malformed, over the size cap, a paging loop;
+            └── ForeignUrlError   a link (nextLink, Azure-AsyncOperation, Location) off the ARM origin.
+                                  Carries the URL, status and a short excerpt of the body; never retried
 
 The error type, not the call site, decides whether an operation is retried.
 """
@@ -99,3 +102,34 @@ class NotFoundError(AzureError):
 
 class AuthError(AzureError):
     """Authentication or authorisation failed; never retried."""
+
+
+def excerpt(text: str | bytes | None, limit: int = 80) -> str:
+    """At most about `limit` characters of `text` on one line, for error messages."""
+    if text is None:
+        return ""
+    if isinstance(text, bytes):
+        text = text[: limit * 4].decode("utf-8", "replace")
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+class BadResponseError(AzureError):
+    """The service answered something amlfw cannot use safely (malformed, too large, a paging loop). The
+    message names the URL, the status and a short excerpt of the body. Never retried."""
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None,
+                 body: str | bytes | None = None, request_id: str | None = None) -> None:
+        self.url = url
+        self.body_excerpt = excerpt(body)
+        parts = [message]
+        if url:
+            parts.append(f"url={excerpt(url, 160)}")
+        if self.body_excerpt:
+            parts.append(f"body={self.body_excerpt!r}")
+        super().__init__(" ".join(parts) if len(parts) > 1 else message, status=status, request_id=request_id)
+
+
+class ForeignUrlError(BadResponseError):
+    """A URL the service told the SDK to follow is not on the Resource Manager endpoint's origin; it was not
+    requested, so the bearer token never left for it."""

@@ -1,4 +1,14 @@
-"""One place that builds Azure clients: credential, cloud endpoints, retry and polling settings."""
+"""One place that builds Azure clients: credential, cloud endpoints, retry and polling settings.
+
+Every client also gets two guards:
+
+- `SameOriginPolicy` (a per-retry policy, so it runs after the retry policy and before the bearer-token
+  policy on every try, for the first request, LRO polls, nextLink pages and redirects alike): a URL off the
+  arm_endpoint's origin (scheme, host, port) raises `ForeignUrlError` before the token is attached.
+- a transport whose requests session reads each body in chunks and refuses one over
+  `azure.max_response_bytes` (`BadResponseError`), before azure-core parses it. Connect and read timeouts
+  (`azure.connection_timeout`, `azure.read_timeout`) apply to every request the transport sends.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 from azure.core import AzureClouds
 from azure.core.credentials import TokenCredential
-from azure.core.pipeline import PipelineResponse
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.core.pipeline.transport import RequestsTransport
 from azure.identity import (
     AzureAuthorityHosts,
     DefaultAzureCredential,
@@ -20,7 +33,8 @@ from azure.identity import (
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
-from reconciler.config import Target
+from reconciler.config import Target, url_origin
+from reconciler.errors import BadResponseError, ForeignUrlError
 
 CLOUD_SETTINGS = {
     "AzureCloud": AzureClouds.AZURE_PUBLIC_CLOUD,
@@ -87,6 +101,59 @@ def endpoint_and_scope(target: Target) -> tuple[str, str]:
     return (target.arm_endpoint or base), scope
 
 
+class SameOriginPolicy(SansIOHTTPPolicy[Any, Any]):
+    """Refuses any request whose URL is not on the Resource Manager origin, before a token is attached."""
+
+    def __init__(self, base_url: str) -> None:
+        origin = url_origin(base_url)
+        if origin is None:
+            raise ValueError(f"not an absolute URL: {base_url!r}")
+        self.origin = origin
+        self.base_url = base_url
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        url = str(request.http_request.url)
+        if url_origin(url) != self.origin:
+            raise ForeignUrlError(
+                f"{request.http_request.method} refused: the service pointed at a URL off the Resource Manager "
+                f"origin {self.base_url} (not requested, no token sent)", url=url)
+
+
+def _capped_session(limit: int) -> requests.Session:
+    """A requests session that reads every non-streamed body in chunks and stops past `limit` bytes."""
+    session = requests.Session()
+
+    def cap(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        if kwargs.get("stream"):
+            return response
+        url = str(response.url)
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            response.close()
+            raise BadResponseError(f"response of {int(declared):,} bytes is larger than azure.max_response_bytes "
+                                   f"({limit:,}); refused unread", url=url, status=response.status_code)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(65536):
+            size += len(chunk)
+            if size > limit:
+                response.close()
+                raise BadResponseError(f"response larger than azure.max_response_bytes ({limit:,} bytes); "
+                                       "refused after reading that much", url=url, status=response.status_code)
+            chunks.append(chunk)
+        response._content = b"".join(chunks)  # what `response.content` would have read, now bounded
+        return response
+
+    session.hooks["response"].append(cap)
+    return session
+
+
+def _transport(target: Target) -> RequestsTransport:
+    settings = target.azure
+    return RequestsTransport(session=_capped_session(settings.max_response_bytes), session_owner=True,
+                             connection_timeout=settings.connection_timeout, read_timeout=settings.read_timeout)
+
+
 @dataclass
 class ArmClients:
     network: NetworkManagementClient
@@ -130,6 +197,9 @@ def build_clients(target: Target, subscription_id: str | None = None, *,
         common["raw_response_hook"] = _raw_response_hook
     cred = credential or credential_for(target)
     sub = subscription_id or target.subscription_id
-    network = NetworkManagementClient(cred, sub, polling_interval=settings.polling_interval, **common)
-    resources = ResourceManagementClient(cred, sub, **common)
+    network = NetworkManagementClient(cred, sub, polling_interval=settings.polling_interval,
+                                      per_retry_policies=[SameOriginPolicy(base_url)], transport=_transport(target),
+                                      **common)
+    resources = ResourceManagementClient(cred, sub, per_retry_policies=[SameOriginPolicy(base_url)],
+                                         transport=_transport(target), **common)
     return ArmClients(network=network, resources=resources)
