@@ -168,3 +168,101 @@ def test_declared_oversized_body_is_refused_unread(emulator: Emulator, trusted: 
     assert outcome.status == "error"
     assert "refused unread" in (outcome.error or "")
     assert group(emulator, policy) is None
+
+
+# ---------------------------------------------------------------------------------------------- F5 bounds
+
+
+def _list_gets(proxy: RewritingProxy) -> list[str]:
+    return [p for m, p in proxy.seen if m == "GET" and p.split("?")[0].endswith("/ruleCollectionGroups")]
+
+
+def test_self_pointing_next_link_stops(emulator: Emulator, trusted: None, tmp_path: Path) -> None:
+    policy = unique("fwpol")
+    seed_policy(emulator, policy)
+    with RewritingProxy(emulator) as proxy:
+        def rewrite(method: str, path: str, status: int, headers: dict[str, str], body: bytes
+                    ) -> tuple[int, dict[str, str], bytes] | None:
+            if not path.split("?")[0].endswith("/ruleCollectionGroups"):
+                return None
+            doc = json.loads(body)
+            # point at itself; give up after 50 so that the old code fails instead of hanging
+            if len(_list_gets(proxy)) < 50:
+                doc["nextLink"] = proxy.base_url + path
+            return status, headers, json.dumps(doc).encode()
+
+        proxy.rewrite = rewrite
+        target, desired = compiled(_config(tmp_path, emulator, proxy, policy))
+        outcome = reconcile_target(target, desired, dry_run=True)
+        gets = _list_gets(proxy)
+    assert outcome.status == "error"
+    assert "repeated a nextLink" in (outcome.error or "")
+    assert len(gets) == 2
+
+
+def test_endless_pages_stop_at_the_page_bound(emulator: Emulator, trusted: None, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from reconciler.azure import observe
+
+    monkeypatch.setattr(observe, "MAX_PAGES", 5)
+    policy = unique("fwpol")
+    seed_policy(emulator, policy)
+    with RewritingProxy(emulator) as proxy:
+        def rewrite(method: str, path: str, status: int, headers: dict[str, str], body: bytes
+                    ) -> tuple[int, dict[str, str], bytes] | None:
+            if not path.split("?")[0].endswith("/ruleCollectionGroups"):
+                return None
+            doc = json.loads(body)
+            n = len(_list_gets(proxy))
+            if n < 50:  # a fresh link each time: only the page bound stops this
+                doc["nextLink"] = f"{proxy.base_url}{path.split('&page=')[0]}&page={n}"
+            return status, headers, json.dumps(doc).encode()
+
+        proxy.rewrite = rewrite
+        target, desired = compiled(_config(tmp_path, emulator, proxy, policy))
+        outcome = reconcile_target(target, desired, dry_run=True)
+        gets = _list_gets(proxy)
+    assert outcome.status == "error"
+    assert "more than 5 pages" in (outcome.error or "")
+    assert len(gets) == 5
+
+
+def test_an_endpoint_that_never_answers_times_out(emulator: Emulator, arm_env: dict[str, str],
+                                                  tmp_path: Path) -> None:
+    """Connect and read timeouts apply: a listener that accepts and never says a word ends the pass in error."""
+    import socket
+
+    policy = unique("fwpol")
+    seed_policy(emulator, policy)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        path = write_config(tmp_path, emulator, policy)
+        doc = yaml.safe_load(path.read_text())
+        doc["arm_endpoint"] = f"https://127.0.0.1:{silent.getsockname()[1]}"
+        doc["azure"].update(retry_total=0, connection_timeout=0.3, read_timeout=0.3)
+        path.write_text(json.dumps(doc))
+        target, desired = compiled(path)
+        outcome = reconcile_target(target, desired, dry_run=True)
+    assert outcome.status == "error"
+    assert "connection failed" in (outcome.error or "")
+
+
+def test_a_token_endpoint_that_never_answers_times_out(emulator: Emulator, arm_env: dict[str, str], tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Token requests get the read timeout too (azure-identity's default is 300 s)."""
+    import socket
+
+    policy = unique("fwpol")
+    seed_policy(emulator, policy)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        monkeypatch.setenv("IDENTITY_ENDPOINT", f"http://127.0.0.1:{silent.getsockname()[1]}/token")
+        path = write_config(tmp_path, emulator, policy, extra={"credential": {"kind": "managed_identity"}})
+        doc = yaml.safe_load(path.read_text())
+        doc["azure"].update(retry_total=0, read_timeout=0.3)
+        path.write_text(json.dumps(doc))
+        target, desired = compiled(path)
+        outcome = reconcile_target(target, desired, dry_run=True)
+    assert outcome.status == "error"

@@ -70,7 +70,8 @@ def credential_for(target: Target) -> TokenCredential:
     """A credential per (cloud, kind, client id, identity environment), shared across targets so tokens are
     cached once per identity."""
     env = tuple(os.environ.get(v, "") for v in _IDENTITY_ENV)
-    key = (target.cloud, target.credential.kind, target.credential.client_id or "", *env)
+    key = (target.cloud, target.credential.kind, target.credential.client_id or "", str(target.azure.read_timeout),
+           *env)
     with _credentials_lock:
         cred = _credentials.get(key)
         if cred is None:
@@ -81,15 +82,20 @@ def credential_for(target: Target) -> TokenCredential:
 
 def _make_credential(target: Target) -> TokenCredential:
     kind, client_id = target.credential.kind, target.credential.client_id
+    # token requests get amlfw's read timeout too (azure-identity's own default is 300 s); the connect timeout
+    # stays azure-identity's, which keeps its 2 s probe of the instance metadata endpoint
+    timeouts: dict[str, Any] = {"read_timeout": target.azure.read_timeout}
     if kind == "managed_identity":
-        return ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
+        if client_id:
+            return ManagedIdentityCredential(client_id=client_id, **timeouts)
+        return ManagedIdentityCredential(**timeouts)
     if kind == "workload_identity":
         # tenant, client id and token file come from AZURE_* variables set by the workload identity webhook
-        kwargs: dict[str, Any] = {"authority": AUTHORITIES[target.cloud]}
+        kwargs: dict[str, Any] = {"authority": AUTHORITIES[target.cloud], **timeouts}
         if client_id:
             kwargs["client_id"] = client_id
         return WorkloadIdentityCredential(**kwargs)
-    kwargs = {"authority": AUTHORITIES[target.cloud]}
+    kwargs = {"authority": AUTHORITIES[target.cloud], **timeouts}
     if client_id:
         kwargs["managed_identity_client_id"] = client_id
         kwargs["workload_identity_client_id"] = client_id

@@ -10,16 +10,39 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from azure.core.paging import ItemPaged
 from azure.core.rest import HttpRequest
 
 from reconciler.arm import group_from_arm, route_from_arm
 from reconciler.azure.clients import ArmClients, build_clients
 from reconciler.azure.errors import translated
 from reconciler.config import ResourceRef, Target
-from reconciler.errors import NotFoundError
+from reconciler.errors import BadResponseError, NotFoundError
 from reconciler.plan import ObservedGroup, ObservedPolicy
 
 DEPENDENCIES_API_VERSION = "2024-04-01"
+# A policy holds at most 100 groups (Azure's limit for new policies) and every page holds at least one, so a
+# LIST that goes on longer than this is a service fault, not a big policy.
+MAX_PAGES = 200
+
+
+def all_pages(paged: ItemPaged[Any], what: str) -> list[Any]:
+    """Every item of a paged LIST, following nextLink, but stopping with BadResponseError on a link seen before
+    (a nextLink pointing at itself once gave 5,113 GETs) or after MAX_PAGES pages."""
+    pages = paged.by_page()
+    seen: set[str] = set()
+    items: list[Any] = []
+    for count, page in enumerate(pages, start=1):
+        items.extend(page)
+        link = pages.continuation_token  # type: ignore[attr-defined]
+        if not link:
+            break
+        if link in seen:
+            raise BadResponseError(f"{what}: the service repeated a nextLink after {count} pages; stopped", url=link)
+        seen.add(link)
+        if count >= MAX_PAGES:
+            raise BadResponseError(f"{what}: more than {MAX_PAGES} pages; stopped", url=link)
+    return items
 
 
 def _wire(model: Any) -> dict[str, Any]:
@@ -62,8 +85,9 @@ class AzureReader:
         dns = props.get("dnsSettings") or {}
         transport = props.get("transportSecurity") or {}
         with translated(f"LIST rule collection groups of {p.name}"):
+            what = f"LIST rule collection groups of {p.name}"
             groups = [observed_group(_wire(g)) for g in
-                      net.firewall_policy_rule_collection_groups.list(p.resource_group, p.name)]
+                      all_pages(net.firewall_policy_rule_collection_groups.list(p.resource_group, p.name), what)]
         owned = next((g for g in groups if g.group.name.lower() == t.group_name.lower()), None)
         foreign = tuple(g for g in groups if g is not owned)
         routes = None
