@@ -33,6 +33,7 @@ from azure.identity import (
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
+from reconciler.azure.errors import SeenResponse, record_response
 from reconciler.config import Target, url_origin
 from reconciler.errors import BadResponseError, ForeignUrlError
 
@@ -125,6 +126,21 @@ class SameOriginPolicy(SansIOHTTPPolicy[Any, Any]):
                 f"origin {self.base_url} (not requested, no token sent)", url=url)
 
 
+class RecordResponsePolicy(SansIOHTTPPolicy[Any, Any]):
+    """Remembers the URL, status and first bytes of each response (per thread), so that an answer the SDK or
+    amlfw cannot read becomes an error naming it (reconciler.azure.errors.malformed)."""
+
+    def on_response(self, request: PipelineRequest[Any], response: PipelineResponse[Any, Any]) -> None:
+        http = response.http_response
+        try:
+            head = bytes(http.body()[:240])
+        except Exception:  # noqa: BLE001 - a streamed body has no bytes to show
+            head = b""
+        rid = http.headers.get("x-ms-request-id")
+        record_response(SeenResponse(str(request.http_request.method), str(request.http_request.url),
+                                     int(http.status_code), head, str(rid) if rid else None))
+
+
 def _capped_session(limit: int) -> requests.Session:
     """A requests session that reads every non-streamed body in chunks and stops past `limit` bytes."""
     session = requests.Session()
@@ -152,6 +168,10 @@ def _capped_session(limit: int) -> requests.Session:
 
     session.hooks["response"].append(cap)
     return session
+
+
+def _guards(base_url: str) -> list[SansIOHTTPPolicy[Any, Any]]:
+    return [SameOriginPolicy(base_url), RecordResponsePolicy()]
 
 
 def _transport(target: Target) -> RequestsTransport:
@@ -204,8 +224,8 @@ def build_clients(target: Target, subscription_id: str | None = None, *,
     cred = credential or credential_for(target)
     sub = subscription_id or target.subscription_id
     network = NetworkManagementClient(cred, sub, polling_interval=settings.polling_interval,
-                                      per_retry_policies=[SameOriginPolicy(base_url)], transport=_transport(target),
+                                      per_retry_policies=_guards(base_url), transport=_transport(target),
                                       **common)
-    resources = ResourceManagementClient(cred, sub, per_retry_policies=[SameOriginPolicy(base_url)],
+    resources = ResourceManagementClient(cred, sub, per_retry_policies=_guards(base_url),
                                          transport=_transport(target), **common)
     return ArmClients(network=network, resources=resources)

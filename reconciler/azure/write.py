@@ -30,7 +30,7 @@ class AzureWriter:
                 p.resource_group, p.name, str(body["name"]), models.FirewallPolicyRuleCollectionGroup(body),
                 headers=headers, retry_total=0)
             result = poller.result()
-        return observed_group(_wire(result))
+            return observed_group(_wire(result))
 
     def put_route(self, table: ResourceRef, body: dict[str, Any]) -> None:
         with translated(f"PUT route {body['name']}"):
