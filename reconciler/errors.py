@@ -20,6 +20,17 @@ The error type, not the call site, decides whether an operation is retried.
 
 from __future__ import annotations
 
+QUOTE_LIMIT = 80
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """repr(value) for an error message, at most about `limit` characters: bad input is named, never echoed whole."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f"{len(value):,} characters" if isinstance(value, str | bytes | list | dict) else "shortened"
+    return f"{text[: limit - 4]}...{text[-1]} ({size})"
+
 
 class AmlfwError(Exception):
     """Base of every error amlfw raises on purpose."""
@@ -29,6 +40,10 @@ class UserError(AmlfwError):
     """A mistake in the user's input. Printed as one line; exit code 1."""
 
     def __init__(self, file: str, key: str, reason: str) -> None:
+        # the safety net: a key or reason built from a huge input never floods the terminal
+        key = key if len(key) <= 120 else f"{key[:80]}... ({len(key):,} characters)"
+        reason = " ".join(reason.split()) if "\n" in reason else reason
+        reason = reason if len(reason) <= 400 else f"{reason[:390]}... (shortened)"
         self.file = file
         self.key = key
         self.reason = reason
