@@ -2,7 +2,11 @@
 
 `group_to_arm` gives the body exactly as amlfw PUTs it; `group_from_arm` reads what Azure returns, where
 read-only and server-defaulted fields (etag, provisioningState, size, empty lists, `terminateTLS: false`)
-simply vanish into the model's normal form, so they can never show as drift.
+simply vanish into the model's normal form, so they can never show as drift. Every collection read keeps
+its JSON text (`RuleCollection.raw`): a foreign collection goes back in a PUT exactly as it came.
+
+Parsing checks the shape of what it reads (objects, lists, strings, integers) and raises `MalformedArm`
+(a ValueError naming the field) on anything else; the Azure shell turns that into a BadResponseError.
 """
 
 from __future__ import annotations
@@ -77,6 +81,9 @@ def rule_to_arm(rule: Rule) -> dict[str, Any]:
 
 
 def collection_to_arm(c: RuleCollection) -> dict[str, Any]:
+    if c.raw is not None:
+        raw: dict[str, Any] = json.loads(c.raw)
+        return raw
     return {
         "ruleCollectionType": c.collection_type,
         "name": c.name,
@@ -107,11 +114,58 @@ def route_to_arm(route: Route) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ parsing
 
 
+class MalformedArm(ValueError):  # noqa: N818 - reads as "malformed ARM JSON"
+    """ARM JSON of the wrong shape: the message names the field and what was there."""
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    text = json.dumps(value, default=str)
+    return {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number",
+            bool: "a boolean", type(None): "null"}.get(type(value), type(value).__name__) + (
+        f" {text}" if len(text) <= 40 else f" {text[:37]}...")
+
+
+def _obj(value: object, where: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise MalformedArm(f"{where}: expected an object, got {_kind(value)}")
+    return value
+
+
+def _items(value: object, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise MalformedArm(f"{where}: expected a list, got {_kind(value)}")
+    return value
+
+
+def _int(value: object, where: str) -> int:
+    if value is None:
+        return 0
+    if type(value) is not int:
+        raise MalformedArm(f"{where}: expected an integer, got {_kind(value)}")
+    return value
+
+
+def _text(value: object, where: str) -> str:
+    if value is None:
+        return ""
+    if type(value) is not str:
+        raise MalformedArm(f"{where}: expected a string, got {_kind(value)}")
+    return value
+
+
 def _list(d: Mapping[str, Any], key: str) -> list[str]:
     v = d.get(key)
     if not v:
         return []
-    return [x if type(x) is str else str(x) for x in v]
+    if type(v) is not list or not all(type(x) is str for x in v):
+        raise MalformedArm(f"{key}: expected a list of strings, got {_kind(v)}")
+    return v
 
 
 @functools.lru_cache(maxsize=4096)
@@ -150,10 +204,29 @@ def unmodelled_fields(rule: OpaqueRule) -> tuple[str, ...]:
     return tuple(sorted(k for k, v in raw.items() if k not in known and not _unset(v)))
 
 
-def rule_from_arm(raw: Mapping[str, Any]) -> Rule:
-    rtype = str(raw.get("ruleType", ""))
-    name = str(raw.get("name", ""))
-    description = str(raw.get("description") or "")
+def rule_from_arm(raw: object, where: str = "rule") -> Rule:
+    if not isinstance(raw, Mapping):
+        raise MalformedArm(f"{where}: expected an object, got {_kind(raw)}")
+    rtype = _text(raw.get("ruleType"), f"{where}.ruleType")
+    name = _text(raw.get("name"), f"{where}.name")
+    description = _text(raw.get("description"), f"{where}.description")
+    try:
+        return _rule(raw, rtype, name, description)
+    except MalformedArm as exc:
+        raise MalformedArm(f"{where}.{exc}") from None
+
+
+def _app_protocols(value: object) -> list[ApplicationProtocol]:
+    out = []
+    for i, p in enumerate(_items(value, "protocols")):
+        if not isinstance(p, Mapping):
+            raise MalformedArm(f"protocols[{i}]: expected an object, got {_kind(p)}")
+        out.append(_protocol(_text(p.get("protocolType"), f"protocols[{i}].protocolType"),
+                             _int(p.get("port"), f"protocols[{i}].port")))
+    return out
+
+
+def _rule(raw: Mapping[str, Any], rtype: str, name: str, description: str) -> Rule:
     if rtype == "NetworkRule" and _modelled(raw, _NETWORK_KEYS):
         return NetworkRule(
             name=name,
@@ -167,10 +240,7 @@ def rule_from_arm(raw: Mapping[str, Any]) -> Rule:
             description=description,
         )
     if rtype == "ApplicationRule" and _modelled(raw, _APPLICATION_KEYS):
-        protocols = frozenset(
-            _protocol(str(p.get("protocolType", "")), int(p.get("port") or 0))
-            for p in (raw.get("protocols") or [])
-        )
+        protocols = frozenset(_app_protocols(raw.get("protocols")))
         return ApplicationRule(
             name=name,
             protocols=protocols,
@@ -187,32 +257,47 @@ def rule_from_arm(raw: Mapping[str, Any]) -> Rule:
     return OpaqueRule(name=name, rule_type=rtype, body=json.dumps(dict(raw), sort_keys=True))
 
 
-def collection_from_arm(raw: Mapping[str, Any]) -> RuleCollection:
-    action = raw.get("action") or {}
+def collection_from_arm(raw: object, where: str = "ruleCollection") -> RuleCollection:
+    if not isinstance(raw, Mapping):
+        raise MalformedArm(f"{where}: expected an object, got {_kind(raw)}")
+    action = _obj(raw.get("action"), f"{where}.action")
+    rules = _items(raw.get("rules"), f"{where}.rules")
     return RuleCollection(
-        name=str(raw.get("name", "")),
-        priority=int(raw.get("priority") or 0),
-        action=str(action.get("type", "")) if isinstance(action, Mapping) else "",
-        collection_type=str(raw.get("ruleCollectionType", "")),
-        rules=tuple(rule_from_arm(r) for r in (raw.get("rules") or [])),
+        name=_text(raw.get("name"), f"{where}.name"),
+        priority=_int(raw.get("priority"), f"{where}.priority"),
+        action=_text(action.get("type"), f"{where}.action.type"),
+        collection_type=_text(raw.get("ruleCollectionType"), f"{where}.ruleCollectionType"),
+        rules=tuple(rule_from_arm(r, f"{where}.rules[{i}]") for i, r in enumerate(rules)),
+        raw=json.dumps(raw, separators=(",", ":"), ensure_ascii=False),
     )
 
 
-def group_from_arm(raw: Mapping[str, Any]) -> RuleCollectionGroup:
+def group_from_arm(raw: object) -> RuleCollectionGroup:
     """A rule collection group from ARM JSON (`{"name":..., "properties": {...}}`)."""
-    props = raw.get("properties") or {}
+    if not isinstance(raw, Mapping):
+        raise MalformedArm(f"rule collection group: expected an object, got {_kind(raw)}")
+    name = _text(raw.get("name"), "name")
+    props = _obj(raw.get("properties"), "properties")
+    cols = _items(props.get("ruleCollections"), "properties.ruleCollections")
     return RuleCollectionGroup(
-        name=str(raw.get("name", "")),
-        priority=int(props.get("priority") or 0),
-        rule_collections=tuple(collection_from_arm(c) for c in (props.get("ruleCollections") or [])),
+        name=name,
+        priority=_int(props.get("priority"), "properties.priority"),
+        rule_collections=tuple(collection_from_arm(c, f"properties.ruleCollections[{i}]")
+                               for i, c in enumerate(cols)),
     )
 
 
-def route_from_arm(raw: Mapping[str, Any]) -> Route:
-    props = raw.get("properties") or {}
+
+
+
+def route_from_arm(raw: object) -> Route:
+    if not isinstance(raw, Mapping):
+        raise MalformedArm(f"route: expected an object, got {_kind(raw)}")
+    props = _obj(raw.get("properties"), "route.properties")
+    hop = _text(props.get("nextHopIpAddress"), "route.properties.nextHopIpAddress")
     return Route(
-        name=str(raw.get("name", "")),
-        address_prefix=str(props.get("addressPrefix", "")),
-        next_hop_type=str(props.get("nextHopType", "")),
-        next_hop_ip_address=str(props["nextHopIpAddress"]) if props.get("nextHopIpAddress") else None,
+        name=_text(raw.get("name"), "route.name"),
+        address_prefix=_text(props.get("addressPrefix"), "route.properties.addressPrefix"),
+        next_hop_type=_text(props.get("nextHopType"), "route.properties.nextHopType"),
+        next_hop_ip_address=hop or None,
     )

@@ -5,7 +5,8 @@ optional `defaults:` mapping merged into each target). Every error names the fil
 
     catalogue: azureml-2021.11          # optional: catalogue version (default: the newest)
     cloud: AzureCloud                   # AzureCloud | AzureUSGovernment | AzureChinaCloud
-    arm_endpoint: https://...           # optional: overrides the cloud's Resource Manager endpoint
+    arm_endpoint: https://...           # optional: the cloud's Resource Manager endpoint (another origin
+    allow_custom_arm_endpoint: false    #   needs this set to true: the emulator, a sandbox)
     subscription_id: <uuid>
     firewall_policy: {resource_group: rg-hub, name: fwpol-hub}
     firewall: {tier: Standard, tls_inspection: false}     # optional: what the policy offers
@@ -27,25 +28,38 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
-from reconciler.errors import ConfigError
+from reconciler.errors import ConfigError, quote
 from reconciler.model import CLOUDS, Catalogue
-from reconciler.yamlio import load_yaml
+from reconciler.yamlio import UnreadableFile, load_yaml, read_text
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # Azure's naming rule for firewall policies, rule collection groups, route tables and routes.
 AZURE_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$")
 RESOURCE_GROUP_RE = re.compile(r"^[-\w._()]{1,90}$")
+NAME_MAX = 256  # target names and other free text: labels in logs and metrics, never megabytes
 WORKSPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,32}$")
 STORAGE_RE = re.compile(r"^[a-z0-9]{3,24}$")
+# Azure's rule for resource group names: 1-90 letters, digits, '_', '-', '.', '(' and ')', not ending in '.'
+# (so never '.' or '..': in an id those would walk up the URL path)
+_RG_PATTERN = r"[-\w._()]{0,89}[-\w_()]"
 IP_GROUP_ID_RE = re.compile(
-    r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-\w._()]{1,90}"
-    r"/providers/Microsoft\.Network/ipGroups/[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$",
+    r"^/subscriptions/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    rf"/resourceGroups/{_RG_PATTERN}"
+    r"/providers/Microsoft\.Network/ipGroups/[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$",
     re.IGNORECASE,
 )
 PRIORITY_MIN, PRIORITY_MAX = 100, 65000
+# Each cloud's Resource Manager origin (reconciler.azure.clients.ENDPOINTS holds the same, with token scopes).
+# Any other arm_endpoint receives the bearer token, so it needs `allow_custom_arm_endpoint: true`.
+ARM_ORIGINS = {
+    "AzureCloud": "https://management.azure.com",
+    "AzureUSGovernment": "https://management.usgovcloudapi.net",
+    "AzureChinaCloud": "https://management.chinacloudapi.cn",
+}
 DAEMON_KEY = "daemon"  # top-level section for the daemon (see reconciler.daemon); not part of any target
 ALL_FEATURES = "all"
 TIERS = ("Basic", "Standard", "Premium")
@@ -54,12 +68,13 @@ _AZURE_RANGES: dict[str, tuple[float, float]] = {
     "polling_interval": (0, 600), "retry_total": (0, 20), "retry_backoff_max": (0, 600),
     "connection_timeout": (0.1, 600), "read_timeout": (0.1, 3600), "write_attempts": (1, 50),
     "write_backoff_initial": (0, 600), "write_backoff_max": (0, 3600), "write_timeout": (1, 86400),
-    "settle_poll": (0, 600),
+    "settle_poll": (0, 600), "max_response_bytes": (65536, 1 << 30),
 }
 
 _TARGET_KEYS = {
-    "name", "catalogue", "cloud", "arm_endpoint", "subscription_id", "firewall_policy", "firewall",
-    "rule_collection_group", "workspaces", "route_table", "credential", "azure", "limits", "accept_warnings",
+    "name", "catalogue", "cloud", "arm_endpoint", "allow_custom_arm_endpoint", "subscription_id", "firewall_policy",
+    "firewall", "rule_collection_group", "workspaces", "route_table", "credential", "azure", "limits",
+    "accept_warnings",
 }
 _WORKSPACE_KEYS = {
     "name", "region", "storage_account", "source_addresses", "source_ip_groups", "features", "priority",
@@ -102,6 +117,9 @@ class AzureSettings:
     write_backoff_max: float = 60.0
     write_timeout: float = 1800.0
     settle_poll: float = 10.0
+    # a larger answer is refused before it is parsed (a 78 MB body once cost 1.4 GB of memory as SDK models);
+    # 32 MiB holds a LIST page of many 2 MB groups
+    max_response_bytes: int = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,17 +182,9 @@ class _Ctx:
 def read_yaml(path: Path) -> Any:
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(file, "", "cannot read file: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(file, "", "cannot read file: is a directory") from None
-    except PermissionError:
-        raise ConfigError(file, "", "cannot read file: permission denied") from None
-    except UnicodeDecodeError:
-        raise ConfigError(file, "", "cannot read file: not UTF-8 text") from None
-    except OSError as exc:
-        raise ConfigError(file, "", f"cannot read file: {exc.strerror or exc}") from None
+        text = read_text(path)
+    except UnreadableFile as exc:
+        raise ConfigError(file, "", str(exc)) from None
     try:
         return load_yaml(text)
     except yaml.MarkedYAMLError as exc:
@@ -227,12 +237,12 @@ def _check_fleet(ctx: _Ctx, targets: list[Target]) -> None:
         pol = (t.policy.subscription_id.lower(), t.policy.resource_group.lower(), t.policy.name.lower())
         gkey = (*pol, t.group_name.lower())
         if t.name in seen_names and gkey not in seen_groups:
-            raise ctx.fail(_k(t.key, "name"), f"duplicate target name {t.name!r} (also {seen_names[t.name]})")
+            raise ctx.fail(_k(t.key, "name"), f"duplicate target name {quote(t.name)} (also {seen_names[t.name]})")
         seen_names[t.name] = t.key or "the top level"
         if gkey in seen_groups:
             raise ctx.fail(
                 _k(t.key, "rule_collection_group.name"),
-                f"rule collection group {t.group_name!r} on policy {t.policy.name!r} is already owned by "
+                f"rule collection group {quote(t.group_name)} on policy {quote(t.policy.name)} is already owned by "
                 f"{seen_groups[gkey]}",
             )
         seen_groups[gkey] = t.key or "the top level"
@@ -240,7 +250,8 @@ def _check_fleet(ctx: _Ctx, targets: list[Target]) -> None:
         if pkey in seen_priorities:
             raise ctx.fail(
                 _k(t.key, "rule_collection_group.priority"),
-                f"priority {t.group_priority} on policy {t.policy.name!r} is already used by {seen_priorities[pkey]}",
+                f"priority {t.group_priority} on policy {quote(t.policy.name)} is already used by "
+                f"{seen_priorities[pkey]}",
             )
         seen_priorities[pkey] = t.key or "the top level"
         if t.route_table is not None:
@@ -252,8 +263,9 @@ def _check_fleet(ctx: _Ctx, targets: list[Target]) -> None:
                 if other_table == table and (prefix.startswith(other_prefix) or other_prefix.startswith(prefix)):
                     raise ctx.fail(
                         _k(t.key, "route_table.route_prefix"),
-                        f"route table {rt.name!r} with route prefix {t.route_prefix!r} is already managed by {owner} "
-                        f"(prefix {other_prefix!r}); give each target its own route_prefix",
+                        f"route table {quote(rt.name)} with route prefix {quote(t.route_prefix)} is already managed "
+                        f"by {owner} "
+                        f"(prefix {quote(other_prefix)}); give each target its own route_prefix",
                     )
             seen_tables.append((table, prefix, t.key or "the top level"))
 
@@ -274,6 +286,8 @@ def _str(ctx: _Ctx, key: str, value: object, *, required: bool = True) -> str | 
         return None
     if not isinstance(value, str) or not value.strip():
         raise ctx.fail(key, f"expected a non-empty string, got {_type(value)}")
+    if len(value) > 4096:
+        raise ctx.fail(key, f"{quote(value)} is too long")
     return value.strip()
 
 
@@ -309,7 +323,7 @@ def _azure_name(ctx: _Ctx, key: str, value: object, what: str) -> str:
     if not AZURE_NAME_RE.match(s):
         raise ctx.fail(
             key,
-            f"invalid {what} name {s!r}: 1-80 letters, digits, '_', '.', '-', starting with a letter or digit "
+            f"invalid {what} name {quote(s)}: 1-80 letters, digits, '_', '.', '-', starting with a letter or digit "
             "and ending with a letter, digit or '_'",
         )
     return s
@@ -318,14 +332,14 @@ def _azure_name(ctx: _Ctx, key: str, value: object, what: str) -> str:
 def _rg(ctx: _Ctx, key: str, value: object) -> str:
     s = _req_str(ctx, key, value)
     if not RESOURCE_GROUP_RE.match(s) or s.endswith("."):
-        raise ctx.fail(key, f"invalid resource group name {s!r}")
+        raise ctx.fail(key, f"invalid resource group name {quote(s)}")
     return s
 
 
 def _subscription(ctx: _Ctx, key: str, value: object) -> str:
     s = _req_str(ctx, key, str(value) if isinstance(value, int) else value)
     if not UUID_RE.match(s):
-        raise ctx.fail(key, f"invalid subscription id {s!r}: expected a GUID")
+        raise ctx.fail(key, f"invalid subscription id {quote(s)}: expected a GUID")
     return s.lower()
 
 
@@ -335,7 +349,7 @@ def _target(ctx: _Ctx, key: str, raw: Mapping[str, Any], resolve_catalogue: Cata
             raise ctx.fail(_k(key, str(k)), f"unknown key (allowed: {', '.join(sorted(_TARGET_KEYS))})")
     cloud = _req_str(ctx, _k(key, "cloud"), raw.get("cloud"))
     if cloud not in CLOUDS:
-        raise ctx.fail(_k(key, "cloud"), f"unknown cloud {cloud!r} (expected one of {', '.join(CLOUDS)})")
+        raise ctx.fail(_k(key, "cloud"), f"unknown cloud {quote(cloud)} (expected one of {', '.join(CLOUDS)})")
     version = _str(ctx, _k(key, "catalogue"), raw.get("catalogue"), required=False)
     try:
         catalogue = resolve_catalogue(version)
@@ -347,9 +361,15 @@ def _target(ctx: _Ctx, key: str, raw: Mapping[str, Any], resolve_catalogue: Cata
         if not re.match(r"^https://[A-Za-z0-9.\-\[\]:]+(/.*)?$", arm_endpoint):
             raise ctx.fail(
                 _k(key, "arm_endpoint"),
-                f"invalid endpoint {arm_endpoint!r}: must be an https:// URL (bearer tokens never travel over http)",
+                f"invalid endpoint {quote(arm_endpoint)}: must be an https:// URL "
+                "(bearer tokens never travel over http)",
             )
         arm_endpoint = arm_endpoint.rstrip("/")
+    allow_custom = raw.get("allow_custom_arm_endpoint", False)
+    if not isinstance(allow_custom, bool):
+        raise ctx.fail(_k(key, "allow_custom_arm_endpoint"), f"expected true or false, got {_type(allow_custom)}")
+    if arm_endpoint is not None and not allow_custom:
+        _check_known_endpoint(ctx, _k(key, "arm_endpoint"), arm_endpoint, cloud)
     sub = _subscription(ctx, _k(key, "subscription_id"), raw.get("subscription_id"))
 
     fp = _mapping(ctx, _k(key, "firewall_policy"), raw.get("firewall_policy"),
@@ -363,7 +383,7 @@ def _target(ctx: _Ctx, key: str, raw: Mapping[str, Any], resolve_catalogue: Cata
     fw = _mapping(ctx, _k(key, "firewall"), raw.get("firewall"), {"tier", "tls_inspection"}, required=False)
     tier = _str(ctx, _k(key, "firewall.tier"), fw.get("tier", "Standard"))
     if tier not in TIERS:
-        raise ctx.fail(_k(key, "firewall.tier"), f"unknown tier {tier!r} (expected one of {', '.join(TIERS)})")
+        raise ctx.fail(_k(key, "firewall.tier"), f"unknown tier {quote(tier)} (expected one of {', '.join(TIERS)})")
     tls = fw.get("tls_inspection", False)
     if not isinstance(tls, bool):
         raise ctx.fail(_k(key, "firewall.tls_inspection"), f"expected true or false, got {_type(tls)}")
@@ -389,20 +409,22 @@ def _target(ctx: _Ctx, key: str, raw: Mapping[str, Any], resolve_catalogue: Cata
             route_prefix = _req_str(ctx, _k(key, "route_table.route_prefix"), rt["route_prefix"])
             if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$", route_prefix):
                 raise ctx.fail(_k(key, "route_table.route_prefix"),
-                               f"invalid route name prefix {route_prefix!r}")
+                               f"invalid route name prefix {quote(route_prefix)}")
 
     cred = _mapping(ctx, _k(key, "credential"), raw.get("credential"), {"kind", "client_id"}, required=False)
     kind = _str(ctx, _k(key, "credential.kind"), cred.get("kind", "default"))
     if kind not in CREDENTIAL_KINDS:
         raise ctx.fail(_k(key, "credential.kind"),
-                       f"unknown credential kind {kind!r} (expected one of {', '.join(CREDENTIAL_KINDS)})")
+                       f"unknown credential kind {quote(kind)} (expected one of {', '.join(CREDENTIAL_KINDS)})")
     client_id = _str(ctx, _k(key, "credential.client_id"), cred.get("client_id"), required=False)
+    if client_id is not None and not UUID_RE.match(client_id):
+        raise ctx.fail(_k(key, "credential.client_id"), f"invalid client id {quote(client_id)}: expected a GUID")
     az = _mapping(ctx, _k(key, "azure"), raw.get("azure"), set(_AZURE_RANGES), required=False)
     defaults = AzureSettings()
     az_values: dict[str, Any] = {}
     for name, (lo, hi) in _AZURE_RANGES.items():
         value = _number(ctx, _k(key, f"azure.{name}"), az.get(name, getattr(defaults, name)), lo, hi)
-        az_values[name] = int(value) if name in ("retry_total", "write_attempts") else value
+        az_values[name] = int(value) if name in ("retry_total", "write_attempts", "max_response_bytes") else value
     azure = AzureSettings(**az_values)
     lim = _mapping(ctx, _k(key, "limits"), raw.get("limits"), {"max_group_bytes", "max_groups"}, required=False)
     lim_defaults = LimitSettings()
@@ -428,11 +450,16 @@ def _target(ctx: _Ctx, key: str, raw: Mapping[str, Any], resolve_catalogue: Cata
         ws = _workspace(ctx, wkey, w, cloud, catalogue)
         lowered = ws.name.lower()
         if lowered in seen:
-            raise ctx.fail(_k(wkey, "name"), f"duplicate workspace name {ws.name!r} (also workspaces[{seen[lowered]}])")
+            raise ctx.fail(_k(wkey, "name"),
+                           f"duplicate workspace name {quote(ws.name)} (also workspaces[{seen[lowered]}])")
         seen[lowered] = i
         workspaces.append(ws)
 
-    name = _str(ctx, _k(key, "name"), raw.get("name"), required=False) or (
+    given_name = _str(ctx, _k(key, "name"), raw.get("name"), required=False)
+    if given_name is not None and (len(given_name) > NAME_MAX or not given_name.isprintable()):
+        raise ctx.fail(_k(key, "name"), f"invalid target name {quote(given_name)}: at most {NAME_MAX} printable "
+                       "characters")
+    name = given_name or (
         f"{policy.subscription_id}/{policy.resource_group}/{policy.name}/{group_name}"
     )
     return Target(
@@ -459,6 +486,39 @@ def _target(ctx: _Ctx, key: str, raw: Mapping[str, Any], resolve_catalogue: Cata
     )
 
 
+def url_origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an absolute http(s) URL, lower-cased, default ports filled in; None if malformed."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http") or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower().rstrip("."), port or (443 if scheme == "https" else 80)
+
+
+def _check_known_endpoint(ctx: _Ctx, key: str, endpoint: str, cloud: str) -> None:
+    origin = url_origin(endpoint)
+    path = urlsplit(endpoint).path.strip("/") if origin else ""
+    for other, known in ARM_ORIGINS.items():
+        if origin == url_origin(known) and not path:
+            if other != cloud:
+                raise ctx.fail(key, f"{known} is the Resource Manager endpoint of {other}, but cloud is {cloud}")
+            return
+    raise ctx.fail(
+        key,
+        f"{quote(endpoint)} is not {cloud}'s Resource Manager endpoint ({ARM_ORIGINS[cloud]}); it would receive "
+        "the bearer token: set allow_custom_arm_endpoint: true if you trust it (the emulator, a sandbox)",
+    )
+
+
+def _short_reason(exc: Exception, value: str) -> str:
+    """An exception's text without the (possibly huge) value it repeats."""
+    return " ".join(str(exc).replace(repr(value), "it").replace(value, "it").split())[:120]
+
+
 def _number(ctx: _Ctx, key: str, value: object, lo: float, hi: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ctx.fail(key, f"expected a number, got {_type(value)}")
@@ -471,31 +531,32 @@ def _workspace(ctx: _Ctx, key: str, raw: object, cloud: str, catalogue: Catalogu
     w = _mapping(ctx, key, raw, _WORKSPACE_KEYS)
     name = _req_str(ctx, _k(key, "name"), w.get("name"))
     if not WORKSPACE_RE.match(name):
-        raise ctx.fail(_k(key, "name"), f"invalid workspace name {name!r}: 2-33 letters, digits, '-' or '_'")
+        raise ctx.fail(_k(key, "name"), f"invalid workspace name {quote(name)}: 2-33 letters, digits, '-' or '_'")
     region = _req_str(ctx, _k(key, "region"), w.get("region")).lower().replace(" ", "")
     regions = catalogue.region_suffixes(cloud)
     if region not in regions:
         close = sorted(r for r in regions if r[:4] == region[:4])[:5]
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise ctx.fail(_k(key, "region"), f"unknown region {region!r} for cloud {cloud}{hint}")
+        raise ctx.fail(_k(key, "region"), f"unknown region {quote(region)} for cloud {cloud}{hint}")
     storage = _str(ctx, _k(key, "storage_account"), w.get("storage_account"), required=False)
     if storage is not None and not STORAGE_RE.match(storage):
         raise ctx.fail(_k(key, "storage_account"),
-                       f"invalid storage account name {storage!r}: 3-24 lower-case letters and digits")
+                       f"invalid storage account name {quote(storage)}: 3-24 lower-case letters and digits")
     addrs = _str_list(ctx, _k(key, "source_addresses"), w.get("source_addresses"))
     for j, a in enumerate(addrs):
         try:
             net = ipaddress.ip_network(a, strict=True)
         except ValueError as exc:
-            raise ctx.fail(_k(key, f"source_addresses[{j}]"), f"malformed address or CIDR {a!r}: {exc}") from None
+            raise ctx.fail(_k(key, f"source_addresses[{j}]"),
+                           f"malformed address or CIDR {quote(a)}: {_short_reason(exc, a)}") from None
         if net.version != 4:
             raise ctx.fail(_k(key, f"source_addresses[{j}]"),
-                           f"{a!r} is IPv6; Azure Firewall rules take IPv4 sources only")
+                           f"{quote(a)} is IPv6; Azure Firewall rules take IPv4 sources only")
     groups = _str_list(ctx, _k(key, "source_ip_groups"), w.get("source_ip_groups"))
     for j, g in enumerate(groups):
         if not IP_GROUP_ID_RE.match(g):
             raise ctx.fail(_k(key, f"source_ip_groups[{j}]"),
-                           f"invalid IP group id {g!r}: expected /subscriptions/<id>/resourceGroups/<rg>/"
+                           f"invalid IP group id {quote(g)}: expected /subscriptions/<id>/resourceGroups/<rg>/"
                            "providers/Microsoft.Network/ipGroups/<name>")
     if not addrs and not groups:
         raise ctx.fail(_k(key, "source_addresses"), "give source_addresses or source_ip_groups (or both)")
@@ -511,7 +572,7 @@ def _workspace(ctx: _Ctx, key: str, raw: object, cloud: str, catalogue: Catalogu
             features.add(f)
         else:
             raise ctx.fail(_k(key, f"features[{j}]"),
-                           f"unknown feature {f!r} (expected one of {', '.join(sorted(known))}, or all)")
+                           f"unknown feature {quote(f)} (expected one of {', '.join(sorted(known))}, or all)")
     features = set(catalogue.with_implied(features))  # e.g. arc_inference needs the training endpoints
     prio = w.get("priority")
     priority = _priority(ctx, _k(key, "priority"), prio) if prio is not None else None

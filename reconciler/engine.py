@@ -21,7 +21,7 @@ import structlog
 
 from reconciler.arm import group_to_arm
 from reconciler.config import Target
-from reconciler.errors import AmlfwError, AzureError, StalePlanError, UserError
+from reconciler.errors import AmlfwError, AzureError, StalePlanError, UserError, excerpt
 from reconciler.execute import RetrySettings, apply_plan
 from reconciler.logs import EVENT_PASS_FINISHED
 from reconciler.model import DesiredTarget, Route, RuleCollectionGroup
@@ -136,6 +136,10 @@ def reconcile_target(target: Target, desired: DesiredTarget, *, dry_run: bool, h
         outcome = Outcome(target.name, "error", the_plan, error=exc.describe())
     except AmlfwError as exc:
         outcome = Outcome(target.name, "error", the_plan, error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - the error boundary: one target's surprise never ends the fleet's pass
+        message = f"unexpected {type(exc).__name__}: {excerpt(str(exc), 200)}"
+        bound.error("pass.unexpected_error", error=message)
+        outcome = Outcome(target.name, "error", the_plan, error=message)
     duration_ms = int((time.monotonic() - started) * 1000)
     outcome = replace(outcome, duration_ms=duration_ms)
     if not outcome.observed_routes and routes_seen:

@@ -14,12 +14,26 @@
         ├── WriteTimeoutError     the whole write (PUT, polls, waits) took longer than write_timeout
         ├── ConcurrentModification  412 or etag moved: re-observe and re-plan
         ├── NotFoundError
-        └── AuthError             401/403: never retried
+        ├── AuthError             401/403: never retried
+        └── BadResponseError      an answer amlfw refuses: malformed, over the size cap, a paging loop;
+            └── ForeignUrlError   a link (nextLink, Azure-AsyncOperation, Location) off the ARM origin.
+                                  Carries the URL, status and a short excerpt of the body; never retried
 
 The error type, not the call site, decides whether an operation is retried.
 """
 
 from __future__ import annotations
+
+QUOTE_LIMIT = 80
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """repr(value) for an error message, at most about `limit` characters: bad input is named, never echoed whole."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f"{len(value):,} characters" if isinstance(value, str | bytes | list | dict) else "shortened"
+    return f"{text[: limit - 4]}...{text[-1]} ({size})"
 
 
 class AmlfwError(Exception):
@@ -30,6 +44,10 @@ class UserError(AmlfwError):
     """A mistake in the user's input. Printed as one line; exit code 1."""
 
     def __init__(self, file: str, key: str, reason: str) -> None:
+        # the safety net: a key or reason built from a huge input never floods the terminal
+        key = key if len(key) <= 120 else f"{key[:80]}... ({len(key):,} characters)"
+        reason = " ".join(reason.split()) if "\n" in reason else reason
+        reason = reason if len(reason) <= 400 else f"{reason[:390]}... (shortened)"
         self.file = file
         self.key = key
         self.reason = reason
@@ -123,3 +141,34 @@ class OperationFailedError(TransientAzureError):
 
 class WriteTimeoutError(AzureError):
     """The whole write, polls and waits included, ran past write_timeout."""
+
+
+def excerpt(text: str | bytes | None, limit: int = 80) -> str:
+    """At most about `limit` characters of `text` on one line, for error messages."""
+    if text is None:
+        return ""
+    if isinstance(text, bytes):
+        text = text[: limit * 4].decode("utf-8", "replace")
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+class BadResponseError(AzureError):
+    """The service answered something amlfw cannot use safely (malformed, too large, a paging loop). The
+    message names the URL, the status and a short excerpt of the body. Never retried."""
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None,
+                 body: str | bytes | None = None, request_id: str | None = None) -> None:
+        self.url = url
+        self.body_excerpt = excerpt(body)
+        parts = [message]
+        if url:
+            parts.append(f"url={excerpt(url, 160)}")
+        if self.body_excerpt:
+            parts.append(f"body={self.body_excerpt!r}")
+        super().__init__(" ".join(parts) if len(parts) > 1 else message, status=status, request_id=request_id)
+
+
+class ForeignUrlError(BadResponseError):
+    """A URL the service told the SDK to follow is not on the Resource Manager endpoint's origin; it was not
+    requested, so the bearer token never left for it."""

@@ -283,6 +283,9 @@ class RuleCollection:
     action: str = "Allow"
     collection_type: str = "FirewallPolicyFilterRuleCollection"
     rules: tuple[Rule, ...] = ()
+    # the JSON text the collection was read as (observed collections only); a PUT carrying a foreign collection
+    # sends exactly this, so types and fields amlfw does not model survive byte for byte
+    raw: str | None = field(default=None, compare=False, repr=False)
 
     def rule(self, name: str) -> Rule | None:
         for r in self.rules:

@@ -1,7 +1,11 @@
-"""One YAML loader for configuration and catalogue files: safe, and strict about repeated keys."""
+"""One YAML loader for configuration and catalogue files: safe, and strict about repeated keys; and one way
+to read those files: regular files only (a FIFO or /dev/zero never hangs the CLI), size-capped, UTF-8."""
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -31,3 +35,44 @@ class StrictLoader(_BaseLoader):  # type: ignore[valid-type,misc]
 def load_yaml(text: str) -> Any:
     """Parse YAML text; raises yaml.YAMLError (a MarkedYAMLError carries the position)."""
     return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - StrictLoader is a safe loader
+
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+"""Larger than any configuration or catalogue file amlfw ships or needs (the whole 2026 catalogue is ~200 kB)."""
+
+
+class UnreadableFile(Exception):  # noqa: N818 - the reason is the message
+    """A file amlfw refuses to read; str() is the reason ("no such file", "not a regular file", ...)."""
+
+
+def read_text(path: str | Path, limit: int = MAX_FILE_BYTES) -> str:
+    """The UTF-8 text of a regular file of at most `limit` bytes. Raises UnreadableFile with a short reason."""
+    try:
+        # O_NONBLOCK: opening a FIFO without a writer returns at once instead of waiting for one
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except FileNotFoundError:
+        raise UnreadableFile("cannot read file: no such file") from None
+    except IsADirectoryError:
+        raise UnreadableFile("cannot read file: is a directory") from None
+    except PermissionError:
+        raise UnreadableFile("cannot read file: permission denied") from None
+    except OSError as exc:
+        raise UnreadableFile(f"cannot read file: {exc.strerror or exc}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise UnreadableFile("cannot read file: is a directory")
+        raise UnreadableFile("cannot read file: not a regular file (a FIFO, device or socket)")
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            data = fh.read(limit + 1)
+        except OSError as exc:
+            raise UnreadableFile(f"cannot read file: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise UnreadableFile(f"cannot read file: larger than {limit:,} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(f"cannot read file: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                             f"{exc.start})") from None

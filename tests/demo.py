@@ -61,6 +61,7 @@ def main() -> int:
     t0 = time.monotonic()
     with Emulator(op_duration=0.3, observed_defaults=True) as emu:
         base["arm_endpoint"] = emu.base_url
+        base["allow_custom_arm_endpoint"] = True
         base["azure"] = {"polling_interval": 0.2, "write_backoff_initial": 0.2, "settle_poll": 0.2}
         config_path = RUN_DIR / "demo.yaml"
         config_path.write_text(yaml.safe_dump(base, sort_keys=False))

@@ -67,6 +67,7 @@ def write_config(tmp: Path, emu: Emulator, policy: str, *, features: list[str] |
         "catalogue": BASELINE,  # pinned: tests name rules of this version
         "cloud": "AzureCloud",
         "arm_endpoint": emu.base_url,
+        "allow_custom_arm_endpoint": True,  # the emulator is not a cloud's Resource Manager
         "subscription_id": SUB,
         "firewall_policy": {"resource_group": RG, "name": policy},
         "rule_collection_group": {"name": "azureml-egress", "priority": 300},

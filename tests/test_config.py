@@ -116,6 +116,16 @@ BAD_TARGETS: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
      "Premium"),
     ("unknown-tier", _top(firewall={"tier": "Gold"}), "firewall.tier", "unknown tier"),
     ("http-endpoint", _top(arm_endpoint="http://localhost:8080"), "arm_endpoint", "https://"),
+    ("custom-endpoint", _top(arm_endpoint="https://management.example.test"), "arm_endpoint",
+     "set allow_custom_arm_endpoint: true"),
+    ("endpoint-lookalike", _top(arm_endpoint="https://management.azure.com.evil.test"), "arm_endpoint",
+     "would receive the bearer token"),
+    ("endpoint-other-port", _top(arm_endpoint="https://management.azure.com:8443"), "arm_endpoint",
+     "not AzureCloud's Resource Manager endpoint"),
+    ("endpoint-other-cloud", _top(arm_endpoint="https://management.chinacloudapi.cn"), "arm_endpoint",
+     "of AzureChinaCloud, but cloud is AzureCloud"),
+    ("allow-custom-not-bool", _top(allow_custom_arm_endpoint="yes"), "allow_custom_arm_endpoint",
+     "expected true or false"),
     ("bad-storage", _ws(storage_account="My_Storage"), "workspaces[0].storage_account", "invalid storage account"),
     ("bad-workspace-name", _ws(name="x"), "workspaces[0].name", "invalid workspace name"),
     ("no-workspaces", _top(workspaces=[]), "workspaces", "non-empty list"),
@@ -194,6 +204,7 @@ def test_valid_target_is_normalised(tmp_path: Path, catalogue_store: CatalogueSt
     doc["catalogue"] = "azureml-2021.11"  # where custom_images implies microsoft_images
     doc["subscription_id"] = SUB.upper().replace("0", "A")
     doc["arm_endpoint"] = "https://management.example.test/"
+    doc["allow_custom_arm_endpoint"] = True
     config = _load(catalogue_store, _write(tmp_path, doc))
     (t,) = config.targets
     (ws,) = t.workspaces
@@ -204,6 +215,21 @@ def test_valid_target_is_normalised(tmp_path: Path, catalogue_store: CatalogueSt
     assert t.arm_endpoint == "https://management.example.test"
     assert t.name == f"{t.subscription_id}/rg-hub/fwpol-hub/azureml-egress"
     assert (t.tier, t.tls_inspection, t.route_table) == ("Standard", False, None)
+
+
+@pytest.mark.parametrize(("cloud", "endpoint"), [
+    ("AzureCloud", "https://management.azure.com/"), ("AzureCloud", "https://MANAGEMENT.azure.com:443"),
+    ("AzureUSGovernment", "https://management.usgovcloudapi.net"), ("AzureChinaCloud", "https://management.chinacloudapi.cn"),
+])
+def test_known_arm_endpoint_needs_no_opt_in(tmp_path: Path, catalogue_store: CatalogueStore, cloud: str,
+                                            endpoint: str) -> None:
+    doc = _mutated(_ws())
+    doc["cloud"] = cloud
+    doc["arm_endpoint"] = endpoint
+    doc["workspaces"][0]["region"] = {"AzureCloud": "westus2", "AzureUSGovernment": "usgovvirginia",
+                                      "AzureChinaCloud": "chinaeast2"}[cloud]
+    (t,) = _load(catalogue_store, _write(tmp_path, doc)).targets
+    assert t.arm_endpoint == endpoint.rstrip("/")
 
 
 def test_all_features(tmp_path: Path, catalogue_store: CatalogueStore) -> None:

@@ -189,7 +189,7 @@ def fleet_config(path: Path, emu: Emulator, policies: list[tuple[str, str]], *, 
         })
     doc = {
         "daemon": daemon,
-        "defaults": {"cloud": "AzureCloud", "arm_endpoint": emu.base_url,
+        "defaults": {"cloud": "AzureCloud", "arm_endpoint": emu.base_url, "allow_custom_arm_endpoint": True,
                      "rule_collection_group": {"name": GROUP, "priority": 300}, "azure": FAST_AZURE},
         "targets": targets,
     }

@@ -55,7 +55,7 @@ def test_seed_config_then_the_cli_plans_applies_and_converges(tmp_path: Path, ex
     try:
         assert "firewall policy rg-hub" in console
         assert f". {state / 'env.sh'}" in console
-        command = f"amlfw reconcile --config {state / 'sandbox.yaml'} --once --dry-run"
+        command = f"amlfw plan --config {state / 'sandbox.yaml'}"
         assert command in console
         env = _env_from(state / "env.sh")
         assert set(env) >= {"REQUESTS_CA_BUNDLE", "IDENTITY_ENDPOINT", "IDENTITY_HEADER"}

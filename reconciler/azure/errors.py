@@ -7,13 +7,18 @@
     404                                      -> NotFoundError
     401, 403, ClientAuthenticationError      -> AuthError (never retried)
     ServiceRequestError/ServiceResponseError -> TransientAzureError (connection trouble)
+    a body that does not parse, or parses into the wrong shape (DecodeError, ValueError, TypeError,
+    AttributeError, KeyError while reading it)  -> BadResponseError with the URL, status and a body excerpt
+                                                  of the last response on this thread (not retried)
     anything else from the SDK               -> AzureError (not retried)
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from azure.core.exceptions import (
@@ -21,18 +26,72 @@ from azure.core.exceptions import (
 )
 from azure.core.exceptions import (
     ClientAuthenticationError,
+    DecodeError,
     HttpResponseError,
     ServiceRequestError,
     ServiceResponseError,
 )
 
+from reconciler.arm import MalformedArm
 from reconciler.errors import (
     AuthError,
     AzureError,
+    BadResponseError,
     ConcurrentModificationError,
     NotFoundError,
     TransientAzureError,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class SeenResponse:
+    method: str
+    url: str
+    status: int
+    head: bytes  # the first bytes of the body, for error messages
+    request_id: str | None
+
+
+_seen = threading.local()
+_MALFORMED = (DecodeError, ValueError, TypeError, AttributeError, KeyError, IndexError)
+
+
+def record_response(seen: SeenResponse) -> None:
+    """Called by the clients' pipeline for every response: the last one per thread names a malformed answer."""
+    _seen.last = seen
+
+
+def last_response() -> SeenResponse | None:
+    last: SeenResponse | None = getattr(_seen, "last", None)
+    return last
+
+
+def _from_exception(exc: BaseException) -> SeenResponse | None:
+    """The response an SDK error carries (polls run in the poller's own thread, so this beats the thread's)."""
+    response: Any = getattr(exc, "response", None)
+    if response is None:
+        return None
+    with contextlib.suppress(Exception):
+        request = response.request
+        return SeenResponse(str(request.method), str(request.url), int(response.status_code),
+                            bytes(response.body()[:240]), response.headers.get("x-ms-request-id"))
+    return None
+
+
+def malformed(exc: BaseException, action: str) -> BadResponseError:
+    """A BadResponseError for an answer that could not be read, naming the response it came from."""
+    seen = _from_exception(exc) or last_response()
+    if isinstance(exc, MalformedArm):
+        reason = str(exc)
+    elif isinstance(exc, SdkAzureError):
+        reason = _message(exc)
+    else:
+        reason = f"{type(exc).__name__}: {exc}" if str(exc).strip() else f"{type(exc).__name__} (does not fit the API)"
+    message = f"{action}: malformed answer from the service: {reason.splitlines()[0] if reason else ''}"
+    if seen is None:
+        return BadResponseError(message)
+    return BadResponseError(message, url=seen.url, status=seen.status, body=seen.head, request_id=seen.request_id)
+
 
 _BUSY_CODES = {
     "anotheroperationinprogress",
@@ -87,6 +146,8 @@ def _message(exc: SdkAzureError) -> str:
 
 def translate(exc: BaseException, action: str) -> AzureError:
     """An amlfw error for an SDK exception raised while doing `action` (e.g. "PUT rule collection group x")."""
+    if isinstance(exc, _MALFORMED):
+        return malformed(exc, action)
     if isinstance(exc, ClientAuthenticationError):
         status = exc.status_code
         return AuthError(f"{action}: authentication failed: {_message(exc)}", status=status)
@@ -119,8 +180,10 @@ def translate(exc: BaseException, action: str) -> AzureError:
 
 @contextlib.contextmanager
 def translated(action: str) -> Iterator[None]:
-    """`with translated("GET policy x"): ...` raises amlfw errors instead of SDK ones."""
+    """`with translated("GET policy x"): ...` raises amlfw errors instead of SDK ones. Parse the answer inside
+    the block too: a malformed one then becomes a BadResponseError naming the response."""
+    _seen.last = None
     try:
         yield
-    except (SdkAzureError, OSError) as exc:
+    except (SdkAzureError, OSError, *_MALFORMED) as exc:
         raise translate(exc, action) from exc

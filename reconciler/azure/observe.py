@@ -11,35 +11,74 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from azure.core.paging import ItemPaged
 from azure.core.rest import HttpRequest
 
-from reconciler.arm import group_from_arm, route_from_arm
+from reconciler.arm import MalformedArm, group_from_arm, route_from_arm
 from reconciler.azure.clients import ArmClients, build_clients
 from reconciler.azure.errors import translated
 from reconciler.config import ResourceRef, Target
-from reconciler.errors import AzureError, NotFoundError
+from reconciler.errors import AzureError, BadResponseError, NotFoundError
 from reconciler.execute import GroupRead
 from reconciler.plan import ObservedGroup, ObservedPolicy
 
 DEPENDENCIES_API_VERSION = "2024-04-01"
+# A policy holds at most 100 groups (Azure's limit for new policies) and every page holds at least one, so a
+# LIST that goes on longer than this is a service fault, not a big policy.
+MAX_PAGES = 200
+
+
+def all_pages(paged: ItemPaged[Any], what: str) -> list[Any]:
+    """Every item of a paged LIST, following nextLink, but stopping with BadResponseError on a link seen before
+    (a nextLink pointing at itself once gave 5,113 GETs) or after MAX_PAGES pages."""
+    pages = paged.by_page()
+    seen: set[str] = set()
+    items: list[Any] = []
+    for count, page in enumerate(pages, start=1):
+        items.extend(page)
+        link = pages.continuation_token  # type: ignore[attr-defined]
+        if not link:
+            break
+        if link in seen:
+            raise BadResponseError(f"{what}: the service repeated a nextLink after {count} pages; stopped", url=link)
+        seen.add(link)
+        if count >= MAX_PAGES:
+            raise BadResponseError(f"{what}: more than {MAX_PAGES} pages; stopped", url=link)
+    return items
 
 
 def _wire(model: Any) -> dict[str, Any]:
-    """SDK model -> wire JSON (camelCase), the only shape that leaves this package."""
+    """SDK model -> wire JSON (camelCase), the only shape that leaves this package. Raises MalformedArm (a
+    ValueError, which `translated` turns into a BadResponseError) when the answer is not an object."""
     as_dict = getattr(model, "as_dict", None)
-    data = as_dict() if callable(as_dict) else dict(model)
-    assert isinstance(data, dict)
+    data = as_dict() if callable(as_dict) else model
+    if not isinstance(data, dict):
+        raise MalformedArm(f"expected an object, got {type(data).__name__ if data is not None else 'nothing'}")
     return data
 
 
-def observed_group(raw: Mapping[str, Any], etag_header: str | None = None) -> ObservedGroup:
+def _props(raw: Mapping[str, Any]) -> Mapping[str, Any]:
     props = raw.get("properties") or {}
+    if not isinstance(props, Mapping):
+        raise MalformedArm(f"properties: expected an object, got {type(props).__name__}")
+    return props
+
+
+def observed_group(raw: Mapping[str, Any], etag_header: str | None = None) -> ObservedGroup:
+    props = _props(raw)
     return ObservedGroup(
         group=group_from_arm(raw),
         etag=str(raw.get("etag") or etag_header or "") or None,
         provisioning_state=str(props.get("provisioningState")) if props.get("provisioningState") else None,
         size=str(props.get("size")) if props.get("size") else None,
     )
+
+
+def _sub(props: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = props.get(key) or {}
+    if not isinstance(value, Mapping):
+        raise MalformedArm(f"properties.{key}: expected an object, got {type(value).__name__}")
+    return value
 
 
 class AzureReader:
@@ -56,16 +95,15 @@ class AzureReader:
         try:
             with translated(f"GET firewall policy {p.name}"):
                 policy = _wire(net.firewall_policies.get(p.resource_group, p.name))
+                props = _props(policy)
+                sku, dns, transport = (_sub(props, k) for k in ("sku", "dnsSettings", "transportSecurity"))
         except NotFoundError:
             rg_exists, provider = self.account_facts()
             return ObservedPolicy(exists=False, resource_group_exists=rg_exists, network_provider_state=provider)
-        props = policy.get("properties") or {}
-        sku = props.get("sku") or {}
-        dns = props.get("dnsSettings") or {}
-        transport = props.get("transportSecurity") or {}
         with translated(f"LIST rule collection groups of {p.name}"):
+            what = f"LIST rule collection groups of {p.name}"
             groups = [observed_group(_wire(g)) for g in
-                      net.firewall_policy_rule_collection_groups.list(p.resource_group, p.name)]
+                      all_pages(net.firewall_policy_rule_collection_groups.list(p.resource_group, p.name), what)]
         owned = next((g for g in groups if g.group.name.lower() == t.group_name.lower()), None)
         foreign = tuple(g for g in groups if g is not owned)
         routes = None
@@ -91,10 +129,12 @@ class AzureReader:
         try:
             with translated(f"GET route table {table.name}"):
                 rt = _wire(self.clients.network.route_tables.get(table.resource_group, table.name))
+                routes = _props(rt).get("routes") or []
+                if not isinstance(routes, list):
+                    raise MalformedArm(f"properties.routes: expected a list, got {type(routes).__name__}")
+                return tuple(sorted((route_from_arm(r) for r in routes), key=lambda r: r.name)), True
         except NotFoundError:
             return None, False
-        routes = (rt.get("properties") or {}).get("routes") or []
-        return tuple(sorted((route_from_arm(r) for r in routes), key=lambda r: r.name)), True
 
     def get_group(self) -> ObservedGroup | None:
         p = self.policy
@@ -102,9 +142,9 @@ class AzureReader:
             with translated(f"GET rule collection group {self.target.group_name}"):
                 raw = self.clients.network.firewall_policy_rule_collection_groups.get(
                     p.resource_group, p.name, self.target.group_name)
+                return observed_group(_wire(raw))
         except NotFoundError:
             return None
-        return observed_group(_wire(raw))
 
     def read_group(self) -> GroupRead:
         """The owned group as the wire JSON Azure sent (for byte-level comparisons) and as the model."""
@@ -130,7 +170,7 @@ class AzureReader:
         p = self.policy
         with translated(f"GET firewall policy {p.name}"):
             policy = _wire(self.clients.network.firewall_policies.get(p.resource_group, p.name))
-        state = (policy.get("properties") or {}).get("provisioningState")
+            state = _props(policy).get("provisioningState")
         return str(state) if state else None
 
     def account_facts(self) -> tuple[bool, str | None]:
@@ -144,7 +184,7 @@ class AzureReader:
             rg_exists = False
         with translated("GET provider Microsoft.Network"):
             provider = _wire(res.providers.get("Microsoft.Network"))
-        state = provider.get("registrationState")
+            state = provider.get("registrationState")
         return rg_exists, str(state) if state else None
 
     def missing_ip_groups(self, ids: Iterable[str]) -> tuple[str, ...]:

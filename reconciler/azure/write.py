@@ -25,7 +25,7 @@ from azure.mgmt.network import models
 from reconciler.azure.clients import ArmClients, endpoint_and_scope
 from reconciler.azure.errors import translated
 from reconciler.config import ResourceRef, Target
-from reconciler.errors import AzureError, OperationFailedError
+from reconciler.errors import AzureError, BadResponseError, ForeignUrlError, OperationFailedError
 from reconciler.execute import PollResult, WriteOperation
 
 
@@ -70,11 +70,20 @@ class AzureWriter:
                 headers=headers, retry_total=0, polling=False, cls=keep)
             response = poller.result().http_response
         url = response.headers.get("Azure-AsyncOperation") or response.headers.get("Location")
-        state = None
+        text = response.text() or ""
         try:
-            state = ((json.loads(response.text() or "{}") or {}).get("properties") or {}).get("provisioningState")
-        except (ValueError, AttributeError):
-            state = None
+            doc = json.loads(text) if text.strip() else None
+        except ValueError:
+            doc = None
+        malformed = not isinstance(doc, dict) or not isinstance(doc.get("properties", {}), dict)
+        if int(response.status_code) in (200, 201) and malformed:
+            # ARM answers a group PUT with the group; anything else is malformed (no read-back then)
+            raise BadResponseError(f"{action}: the answer is not a rule collection group (no JSON object)",
+                                   url=str(getattr(response.request, "url", "") or ""),
+                                   status=int(response.status_code), body=text,
+                                   request_id=response.headers.get("x-ms-request-id"))
+        properties = doc.get("properties") if isinstance(doc, dict) else None
+        state = properties.get("provisioningState") if isinstance(properties, dict) else None
         done = not url and str(state or "Succeeded").lower() == "succeeded"
         if url:
             self._check_origin(str(url), action)
@@ -84,8 +93,8 @@ class AzureWriter:
 
     def _check_origin(self, url: str, action: str) -> None:
         if _origin(url) != _origin(self.base_url):
-            raise AzureError(f"{action}: the operation status URL is not on the ARM endpoint's origin "
-                             f"({urlsplit(url).hostname}); refusing to send the token there")
+            raise ForeignUrlError(f"{action}: the operation status URL is off the Resource Manager origin "
+                                  f"{self.base_url} (not requested, no token sent)", url=url)
 
     def poll_group_put(self, operation: WriteOperation) -> PollResult:
         assert operation.url is not None

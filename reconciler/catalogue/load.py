@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from reconciler.errors import CatalogueError
+from reconciler.errors import CatalogueError, quote
 from reconciler.model import (
     CLOUDS,
     ENDPOINT_KINDS,
@@ -34,11 +34,15 @@ from reconciler.model import (
     PortSpec,
     Provenance,
 )
-from reconciler.yamlio import load_yaml
+from reconciler.yamlio import UnreadableFile, load_yaml, read_text
 
 ENTRY_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 VERSION_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 PORTS_RE = re.compile(r"^(\*|\d{1,5}(-\d{1,5})?)$")
+ENTRY_ID_MAX = 64  # ids go into rule descriptions (140 characters in all)
+SERVICE_TAG_MAX = 128  # Azure documents no limit; its longest tag names are under 60 characters
+URL_PATH_MAX = 2048  # no documented limit either; browsers and proxies cap URLs about here
+TEXT_MAX = 10_000  # free text (purpose, seed text, notes): never megabytes
 PLACEHOLDER_RE = re.compile(r"\{([a-z_]+)\}")
 PLACEHOLDERS = {"region", "storage"}
 
@@ -79,9 +83,9 @@ def default_catalogue_dir() -> Path:
 
 def _read(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CatalogueError(str(path), "", f"cannot read file: {exc.strerror or exc}") from None
+        text = read_text(path)
+    except UnreadableFile as exc:
+        raise CatalogueError(str(path), "", str(exc)) from None
     try:
         return load_yaml(text)
     except yaml.YAMLError as exc:
@@ -109,7 +113,7 @@ class CatalogueStore:
         if version is None:
             version = versions[-1]
         if version not in versions:
-            raise LookupError(f"unknown catalogue version {version!r} (available: {', '.join(versions)})")
+            raise LookupError(f"unknown catalogue version {quote(version)} (available: {', '.join(versions)})")
         if version not in self._cache:
             self._cache[version] = load_catalogue(self.root / version)
         return self._cache[version]
@@ -119,7 +123,7 @@ class CatalogueStore:
         raw = _read(path) if path.is_file() else {}
         if not isinstance(raw, dict):
             raise CatalogueError(str(path), "", "expected a mapping of cloud -> [tag names]")
-        return {str(k): frozenset(str(v) for v in (vals or [])) for k, vals in raw.items()}
+        return {str(k): frozenset(_tag_list(path, str(k), vals)) for k, vals in raw.items()}
 
 
 def load_catalogue(directory: Path) -> Catalogue:
@@ -132,7 +136,7 @@ def load_catalogue(directory: Path) -> Catalogue:
     _keys(f, "", raw, _TOP_KEYS, required={"version", "title", "features", "files"})
     version = _s(f, "version", raw["version"])
     if not VERSION_RE.match(version) or version != directory.name:
-        raise CatalogueError(f, "version", f"{version!r} must match its directory name {directory.name!r}")
+        raise CatalogueError(f, "version", f"{quote(version)} must match its directory name {quote(directory.name)}")
     source = raw.get("source") or {}
     if not isinstance(source, dict):
         raise CatalogueError(f, "source", "expected a mapping")
@@ -159,7 +163,7 @@ def load_catalogue(directory: Path) -> Catalogue:
     seen: dict[str, str] = {}
     for i, name in enumerate(files):
         if not isinstance(name, str) or "/" in name or not name.endswith(".yaml"):
-            raise CatalogueError(f, f"files[{i}]", f"expected a .yaml file name in {directory}, got {name!r}")
+            raise CatalogueError(f, f"files[{i}]", f"expected a .yaml file name in {directory}, got {quote(name)}")
         path = directory / name
         data = _read(path)
         pf = str(path)
@@ -168,7 +172,8 @@ def load_catalogue(directory: Path) -> Catalogue:
         for j, e in enumerate(data["entries"]):
             entry = _entry(pf, f"entries[{j}]", e, feature_names, correction_codes)
             if entry.id in seen:
-                raise CatalogueError(pf, f"entries[{j}].id", f"duplicate id {entry.id!r} (also in {seen[entry.id]})")
+                raise CatalogueError(pf, f"entries[{j}].id", f"duplicate id {quote(entry.id)} "
+                                                               f"(also in {seen[entry.id]})")
             seen[entry.id] = pf
             entries.append(entry)
 
@@ -212,10 +217,19 @@ def _tag_limits(path: Path) -> tuple[tuple[str, frozenset[str], frozenset[str]],
     for cloud, body in raw.items():
         if cloud not in CLOUDS or not isinstance(body, dict):
             raise CatalogueError(str(path), str(cloud), "expected a known cloud with {no_firewall, no_routes}")
-        no_fw = frozenset(str(t).lower() for t in body.get("no_firewall") or [])
-        no_udr = frozenset(str(t).lower() for t in body.get("no_routes") or [])
+        _keys(str(path), str(cloud), body, {"no_firewall", "no_routes"}, required=set())
+        no_fw = frozenset(t.lower() for t in _tag_list(path, f"{cloud}.no_firewall", body.get("no_firewall")))
+        no_udr = frozenset(t.lower() for t in _tag_list(path, f"{cloud}.no_routes", body.get("no_routes")))
         out.append((str(cloud), no_fw, no_udr))
     return tuple(out)
+
+
+def _tag_list(path: Path, key: str, value: object) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise CatalogueError(str(path), key, f"expected a list of service tag names, got {type(value).__name__}")
+    return [_s(str(path), f"{key}[{i}]", v) for i, v in enumerate(value)]
 
 
 def _keys(f: str, key: str, raw: Mapping[str, Any], allowed: set[str], required: set[str]) -> None:
@@ -231,6 +245,8 @@ def _keys(f: str, key: str, raw: Mapping[str, Any], allowed: set[str], required:
 def _s(f: str, key: str, value: object) -> str:
     if not isinstance(value, str | int | float) or isinstance(value, bool) or not str(value).strip():
         raise CatalogueError(f, key, "expected a non-empty string")
+    if isinstance(value, str) and len(value) > TEXT_MAX:
+        raise CatalogueError(f, key, f"{quote(value)} is longer than {TEXT_MAX:,} characters")
     return str(value).strip()
 
 
@@ -268,6 +284,10 @@ def check_value(kind: str, value: str) -> str | None:
         if ph not in PLACEHOLDERS:
             return f"unknown placeholder {{{ph}}} (known: {', '.join(sorted(PLACEHOLDERS))})"
     bare = PLACEHOLDER_RE.sub("x", value)
+    if kind == "service_tag" and len(bare) > SERVICE_TAG_MAX:
+        return f"longer than {SERVICE_TAG_MAX} characters"
+    if kind == "url_path" and len(bare) > URL_PATH_MAX:
+        return f"longer than {URL_PATH_MAX} characters"
     if kind == "service_tag":
         if not re.match(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)?$", bare):
             return "a service tag is Name or Name.Region (letters and digits)"
@@ -292,7 +312,7 @@ def check_value(kind: str, value: str) -> str | None:
         if "*" in bare:
             return "an FQDN has no '*' (use kind wildcard_fqdn)"
         return _fqdn_problem(bare)
-    return f"unknown kind {kind!r}"
+    return f"unknown kind {quote(kind)}"
 
 
 _LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", re.IGNORECASE)
@@ -306,7 +326,7 @@ def _fqdn_problem(host: str) -> str | None:
         return "an FQDN needs at least two labels"
     for label in labels:
         if not _LABEL_RE.match(label):
-            return f"invalid DNS label {label!r}"
+            return f"invalid DNS label {quote(label)}"
     return None
 
 
@@ -316,16 +336,18 @@ def _entry(f: str, key: str, raw: object, features: set[str], corrections: set[s
     _keys(f, key, raw, _ENTRY_KEYS,
           required={"id", "kind", "value", "direction", "ports", "clouds", "features", "purpose", "provenance"})
     eid = _s(f, f"{key}.id", raw["id"])
-    if not ENTRY_ID_RE.match(eid):
-        raise CatalogueError(f, f"{key}.id", f"invalid id {eid!r}: lower-case letters, digits, '.', '_', '-'")
+    if not ENTRY_ID_RE.match(eid) or len(eid) > ENTRY_ID_MAX:
+        raise CatalogueError(f, f"{key}.id", f"invalid id {quote(eid)}: up to {ENTRY_ID_MAX} lower-case letters, "
+                                             "digits, '.', '_', '-'")
     key = f"{key}({eid})"
     kind = _s(f, f"{key}.kind", raw["kind"])
     if kind not in ENDPOINT_KINDS:
-        raise CatalogueError(f, f"{key}.kind", f"unknown kind {kind!r} (expected one of {', '.join(ENDPOINT_KINDS)})")
+        raise CatalogueError(f, f"{key}.kind", f"unknown kind {quote(kind)} "
+                                                      f"(expected one of {', '.join(ENDPOINT_KINDS)})")
     value = _s(f, f"{key}.value", raw["value"])
     problem = check_value(kind, value)
     if problem:
-        raise CatalogueError(f, f"{key}.value", f"{value!r}: {problem}")
+        raise CatalogueError(f, f"{key}.value", f"{quote(value)}: {problem}")
     direction = _s(f, f"{key}.direction", raw["direction"])
     if direction not in ("outbound", "inbound"):
         raise CatalogueError(f, f"{key}.direction", "expected outbound or inbound")
@@ -333,7 +355,10 @@ def _entry(f: str, key: str, raw: object, features: set[str], corrections: set[s
     for i, p in enumerate(_str_list(f, f"{key}.ports", raw["ports"])):
         proto, sep, rng = p.partition(":")
         if not sep or proto.lower() not in PORT_PROTOCOLS or not PORTS_RE.match(rng):
-            raise CatalogueError(f, f"{key}.ports[{i}]", f"{p!r}: expected PROTO:PORTS, e.g. TCP:443 or UDP:1194")
+            raise CatalogueError(f, f"{key}.ports[{i}]", f"{quote(p)}: expected PROTO:PORTS, e.g. TCP:443 or UDP:1194")
+        bounds = [int(part) for part in rng.split("-") if part != "*"]
+        if len(bounds) == 2 and bounds[0] > bounds[1]:
+            raise CatalogueError(f, f"{key}.ports[{i}]", f"{quote(p)}: the range starts after it ends")
         for part in rng.split("-"):
             if part != "*" and not 0 < int(part) <= 65535:
                 raise CatalogueError(f, f"{key}.ports[{i}]", f"port {part} outside 1-65535")
@@ -344,11 +369,11 @@ def _entry(f: str, key: str, raw: object, features: set[str], corrections: set[s
     clouds = _str_list(f, f"{key}.clouds", raw["clouds"])
     for i, c in enumerate(clouds):
         if c not in CLOUDS:
-            raise CatalogueError(f, f"{key}.clouds[{i}]", f"unknown cloud {c!r}")
+            raise CatalogueError(f, f"{key}.clouds[{i}]", f"unknown cloud {quote(c)}")
     feats = _str_list(f, f"{key}.features", raw["features"])
     for i, feat in enumerate(feats):
         if feat not in features:
-            raise CatalogueError(f, f"{key}.features[{i}]", f"undeclared feature {feat!r}")
+            raise CatalogueError(f, f"{key}.features[{i}]", f"undeclared feature {quote(feat)}")
     apply_as = _s(f, f"{key}.apply_as", raw.get("apply_as", "firewall"))
     if apply_as not in ("firewall", "route", "nsg"):
         raise CatalogueError(f, f"{key}.apply_as", "expected firewall, route or nsg")
@@ -396,7 +421,7 @@ def _entry(f: str, key: str, raw: object, features: set[str], corrections: set[s
         _keys(f, ck, c, {"code", "note"}, required={"code", "note"})
         code = _s(f, f"{ck}.code", c["code"])
         if code not in corrections:
-            raise CatalogueError(f, f"{ck}.code", f"correction {code!r} is not declared in catalogue.yaml")
+            raise CatalogueError(f, f"{ck}.code", f"correction {quote(code)} is not declared in catalogue.yaml")
         corr.append(Correction(code, _s(f, f"{ck}.note", c["note"])))
     notes = raw.get("notes")
     return Endpoint(

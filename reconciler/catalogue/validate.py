@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.compile import regional_tag
+from reconciler.errors import CatalogueError, excerpt
 from reconciler.model import Catalogue
+from reconciler.yamlio import UnreadableFile, read_text
 
 # The two published service-tag files and the cloud each describes.
 SERVICE_TAG_FILES = {"AzureCloud": "ServiceTags_Public.json", "AzureUSGovernment": "ServiceTags_Gov.json"}
@@ -30,8 +32,17 @@ def tag_names_from_json(directory: Path) -> dict[str, frozenset[str]]:
     for cloud, name in SERVICE_TAG_FILES.items():
         path = directory / name
         if path.is_file():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            out[cloud] = frozenset(str(v["name"]) for v in data.get("values", []))
+            try:
+                data = json.loads(read_text(path, limit=128 * 1024 * 1024))
+            except UnreadableFile as exc:
+                raise CatalogueError(str(path), "", str(exc)) from None
+            except ValueError as exc:
+                raise CatalogueError(str(path), "", f"not JSON: {excerpt(str(exc))}") from None
+            values = data.get("values") if isinstance(data, dict) else None
+            if not isinstance(values, list) or not all(isinstance(v, dict) and isinstance(v.get("name"), str)
+                                                       for v in values):
+                raise CatalogueError(str(path), "values", "expected a list of {name: <tag>, ...} objects")
+            out[cloud] = frozenset(v["name"] for v in values)
     return out
 
 

@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"emulator listening on {emulator.base_url}; seeded:", *(f"  {line}" for line in sandbox.seeded),
                   "try your configuration against it (in another shell, from this folder):",
                   f"  . {shown(sandbox.env_file)}",
-                  f"  amlfw reconcile --config {shown(sandbox.config)} --once --dry-run",
+                  f"  amlfw plan --config {shown(sandbox.config)}",
+                  f"  amlfw apply --config {shown(sandbox.config)}      # shows the plan again, asks, writes",
                   "stop the emulator with Ctrl-C", sep="\n", flush=True)
         state_file = write_state_file(emulator, state_dir)
         try:

@@ -14,6 +14,7 @@ it is the same one-line error amlfw gives), then seeds, for every target:
 Nothing of amlfw's own is seeded: the first ``amlfw reconcile --once --dry-run`` shows everything to create.
 
 It writes ``<state-dir>/sandbox.yaml``, the config with ``arm_endpoint`` set to the emulator on every target
+(and ``allow_custom_arm_endpoint: true``, which a non-cloud endpoint needs)
 (plus ``azure.polling_interval: 1`` where the config leaves it at the 30 s default), and ``<state-dir>/env.sh``
 with the variables the Azure SDK needs to trust and sign in to the emulator.
 """
@@ -117,6 +118,7 @@ def sandbox_document(raw: Any, base_url: str) -> Any:
 
     def point(target: dict[str, Any]) -> None:
         target["arm_endpoint"] = base_url
+        target["allow_custom_arm_endpoint"] = True  # the emulator is not a cloud's Resource Manager
         azure = target.setdefault("azure", {})
         if isinstance(azure, dict):
             azure.setdefault("polling_interval", 1)
