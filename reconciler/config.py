@@ -68,7 +68,7 @@ _AZURE_RANGES: dict[str, tuple[float, float]] = {
     "polling_interval": (0, 600), "retry_total": (0, 20), "retry_backoff_max": (0, 600),
     "connection_timeout": (0.1, 600), "read_timeout": (0.1, 3600), "write_attempts": (1, 50),
     "write_backoff_initial": (0, 600), "write_backoff_max": (0, 3600), "write_timeout": (1, 86400),
-    "settle_poll": (0, 600), "max_response_bytes": (65536, 1 << 30),
+    "settle_poll": (0, 600), "max_response_bytes": (65536, 1 << 30), "progress_interval": (0.1, 3600),
 }
 
 _TARGET_KEYS = {
@@ -110,8 +110,8 @@ class AzureSettings:
     polling_interval: float = 30.0
     retry_total: int = 3
     retry_backoff_max: float = 60.0
-    connection_timeout: float = 30.0
-    read_timeout: float = 120.0
+    connection_timeout: float = 10.0  # short, so a silent endpoint ends in an error that names it, not a hang
+    read_timeout: float = 60.0
     write_attempts: int = 8
     write_backoff_initial: float = 2.0
     write_backoff_max: float = 60.0
@@ -120,6 +120,7 @@ class AzureSettings:
     # a larger answer is refused before it is parsed (a 78 MB body once cost 1.4 GB of memory as SDK models);
     # 32 MiB holds a LIST page of many 2 MB groups
     max_response_bytes: int = 32 * 1024 * 1024
+    progress_interval: float = 10.0  # `plan`/`apply`/`--once`: a "still updating" line this often during a write
 
 
 @dataclass(frozen=True, slots=True)

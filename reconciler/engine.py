@@ -22,7 +22,7 @@ import structlog
 from reconciler.arm import group_to_arm
 from reconciler.config import Target
 from reconciler.errors import AmlfwError, AzureError, StalePlanError, UserError, excerpt
-from reconciler.execute import RetrySettings, apply_plan
+from reconciler.execute import ApplyResult, RetrySettings, apply_plan
 from reconciler.logs import EVENT_PASS_FINISHED
 from reconciler.model import DesiredTarget, Route, RuleCollectionGroup
 from reconciler.plan import ObservedGroup, ObservedPolicy, Outcome, PlanInput, TargetPlan, plan
@@ -40,6 +40,7 @@ class Hooks:
     on_response: Callable[[str, int, dict[str, str]], None] | None = None
     on_retry: Callable[[str, BaseException], None] | None = None
     may_write: Callable[[], bool] | None = None  # HA lease: False means stay passive
+    progress: Callable[[str, str], None] | None = None  # (target, line): phases and "still updating" lines
 
 
 def measure(group: RuleCollectionGroup) -> int:
@@ -50,7 +51,8 @@ def retry_settings(target: Target) -> RetrySettings:
     a = target.azure
     return RetrySettings(attempts=a.write_attempts, initial_delay=a.write_backoff_initial,
                          max_delay=a.write_backoff_max, total_seconds=a.write_timeout, settle_poll=a.settle_poll,
-                         settle_timeout=max(a.write_timeout / 2, a.settle_poll), poll_interval=a.polling_interval)
+                         settle_timeout=max(a.write_timeout / 2, a.settle_poll), poll_interval=a.polling_interval,
+                         progress_interval=a.progress_interval)
 
 
 def plan_input(target: Target, desired: DesiredTarget, observed: ObservedPolicy) -> PlanInput:
@@ -82,9 +84,12 @@ def reconcile_target(target: Target, desired: DesiredTarget, *, dry_run: bool, h
     routes_seen: tuple[Route, ...] = ()
     outcome: Outcome
     try:
+        say = _progress_for(hooks, target.name) or (lambda _line: None)
         with build_clients(target, on_response=hooks.on_response) as clients:
             reader = AzureReader(target, clients)
+            say("observing the live policy")
             observed = reader.observe()
+            say("planning")
             the_plan = plan(plan_input(target, desired, observed), measure)
             if the_plan.drift and observed.exists:
                 # pre-flight facts are read only when there is something to write
@@ -127,15 +132,16 @@ def reconcile_target(target: Target, desired: DesiredTarget, *, dry_run: bool, h
                     settings=retry_settings(target),
                     policy_busy=(observed.provisioning_state or "").lower() in BUSY_STATES,
                     on_retry=hooks.on_retry, fence=hooks.may_write,
+                    progress=_progress_for(hooks, target.name),
                 )
                 outcome = Outcome(target.name, "applied", result.plan or the_plan,
                                   group_written=result.group_written, routes_written=result.routes_written,
-                                  retries=result.retries)
+                                  retries=result.retries, routes_done=tuple(result.routes_done))
     except AzureError as exc:
         bound.error("azure.error", error=str(exc), status=exc.status, code=exc.code, request_id=exc.request_id)
-        outcome = Outcome(target.name, "error", the_plan, error=exc.describe())
+        outcome = _failed(target.name, the_plan, exc, exc.describe())
     except AmlfwError as exc:
-        outcome = Outcome(target.name, "error", the_plan, error=str(exc))
+        outcome = _failed(target.name, the_plan, exc, str(exc))
     except Exception as exc:  # noqa: BLE001 - the error boundary: one target's surprise never ends the fleet's pass
         message = f"unexpected {type(exc).__name__}: {excerpt(str(exc), 200)}"
         bound.error("pass.unexpected_error", error=message)
@@ -149,6 +155,27 @@ def reconcile_target(target: Target, desired: DesiredTarget, *, dry_run: bool, h
                group_written=outcome.group_written, routes_written=outcome.routes_written,
                retries=outcome.retries, error=outcome.error, dry_run=dry_run, **counts)
     return outcome
+
+
+def _progress_for(hooks: Hooks, name: str) -> Callable[[str], None] | None:
+    report = hooks.progress
+    if report is None:
+        return None
+
+    def line(text: str) -> None:
+        report(name, text)
+
+    return line
+
+
+def _failed(name: str, the_plan: TargetPlan | None, exc: AmlfwError, message: str) -> Outcome:
+    """An error outcome; `partial` when part of the plan was written before the failure (exactly what is said)."""
+    applied = exc.applied if isinstance(exc.applied, ApplyResult) else None
+    if applied is None or not (applied.group_written or applied.routes_written):
+        return Outcome(name, "error", the_plan, error=message, retries=applied.retries if applied else 0)
+    return Outcome(name, "partial", applied.plan or the_plan, error=message, group_written=applied.group_written,
+                   routes_written=applied.routes_written, retries=applied.retries,
+                   routes_done=tuple(applied.routes_done))
 
 
 def reconcile_all(pairs: Sequence[tuple[Target, DesiredTarget]], *, dry_run: bool, max_workers: int = 4,
@@ -165,7 +192,7 @@ def reconcile_all(pairs: Sequence[tuple[Target, DesiredTarget]], *, dry_run: boo
 
 
 def exit_code(outcomes: Sequence[Outcome], *, dry_run: bool) -> int:
-    if any(o.status == "error" for o in outcomes):
+    if any(o.status in ("error", "partial") for o in outcomes):
         return 1
     if dry_run and any(o.status == "drift" for o in outcomes):
         return 2
@@ -183,6 +210,15 @@ def render_outcomes(outcomes: Sequence[Outcome], fmt: str, *, dry_run: bool, col
     return report.render_text(outcomes, color=color, applied=not dry_run)
 
 
+def cli_hooks() -> Hooks:
+    """One-shot commands: phase and "still updating" lines on stderr, prefixed by the target."""
+
+    def progress(target: str, line: str) -> None:
+        print(f"{target}: {line}", file=sys.stderr, flush=True)
+
+    return Hooks(progress=progress)
+
+
 def use_color(choice: str) -> bool:
     """`--color always|never|auto`; auto means a terminal, unless NO_COLOR is set (https://no-color.org)."""
     if choice != "auto":
@@ -197,7 +233,7 @@ def run_reconcile(args: argparse.Namespace) -> int:
         from reconciler.daemon import run_daemon
 
         return run_daemon(args, pairs)
-    outcomes = reconcile_all(pairs, dry_run=args.dry_run, max_workers=args.max_workers or 4)
+    outcomes = reconcile_all(pairs, dry_run=args.dry_run, max_workers=args.max_workers or 4, hooks=cli_hooks())
     color = use_color(args.color)
     sys.stdout.write(render_outcomes(outcomes, args.format, dry_run=args.dry_run, color=color))
     sys.stdout.flush()
@@ -344,7 +380,7 @@ def run_plan(args: argparse.Namespace) -> int:
     from reconciler.cli import emit
 
     pairs = _compile(args)
-    outcomes = reconcile_all(pairs, dry_run=True, max_workers=args.max_workers or 4)
+    outcomes = reconcile_all(pairs, dry_run=True, max_workers=args.max_workers or 4, hooks=cli_hooks())
     if args.out:
         emit(json.dumps(_plan_doc(args, pairs, outcomes), indent=2, ensure_ascii=False) + "\n", args.out)
     sys.stdout.write(render_outcomes(outcomes, args.format, dry_run=True, color=use_color(args.color)))
@@ -391,7 +427,7 @@ def run_apply(args: argparse.Namespace) -> int:
             raise StalePlanError(f"{args.planfile}: the plan has targets in error; fix them and plan again; "
                                  "nothing was written")
     else:
-        preview = reconcile_all(pairs, dry_run=True, max_workers=args.max_workers or 4)
+        preview = reconcile_all(pairs, dry_run=True, max_workers=args.max_workers or 4, hooks=cli_hooks())
         sys.stdout.write(render_outcomes(preview, args.format, dry_run=True, color=color))
         sys.stdout.flush()
         if any(o.status == "error" for o in preview):
@@ -412,6 +448,7 @@ def run_apply(args: argparse.Namespace) -> int:
             print(f"error: {o.target}: {o.error}", file=sys.stderr)
         print("Nothing was written.", file=sys.stderr)
         return 1
-    outcomes = reconcile_all(todo, dry_run=False, max_workers=args.max_workers or 4, expect=expect)
+    outcomes = reconcile_all(todo, dry_run=False, max_workers=args.max_workers or 4, expect=expect,
+                             hooks=cli_hooks())
     sys.stdout.write(render_outcomes(outcomes, args.format, dry_run=False, color=color))
     return exit_code(outcomes, dry_run=False)

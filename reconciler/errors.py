@@ -37,6 +37,7 @@ def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
 
 
 class AmlfwError(Exception):
+    applied: object = None  # set by execute.apply_plan: what was written before this error
     """Base of every error amlfw raises on purpose."""
 
 

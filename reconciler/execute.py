@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -40,6 +40,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from reconciler.arm import group_from_arm, group_to_arm, route_to_arm
 from reconciler.config import ResourceRef
 from reconciler.errors import (
+    AmlfwError,
     AzureError,
     ConcurrentModificationError,
     FencedError,
@@ -108,6 +109,7 @@ class RetrySettings:
     replans: int = 3
     poll_interval: float = 30.0  # between polls when Azure sends no Retry-After
     poll_failures: int = 20  # consecutive failed polls of one operation before its outcome counts as unknown
+    progress_interval: float = 10.0  # a "still updating" line this often while our operation runs
 
 
 @dataclass
@@ -118,6 +120,7 @@ class ApplyResult:
     replanned: bool = False
     plan: TargetPlan | None = None
     puts: int = 0
+    routes_done: list[str] = field(default_factory=list)  # "add amlfw-X", "remove amlfw-Y", in order
 
 
 _locks: dict[str, threading.Lock] = {}
@@ -261,7 +264,11 @@ def apply_plan(
     clock: Callable[[], float] = time.monotonic,
     on_retry: Callable[[str, BaseException], None] | None = None,
     fence: Callable[[], bool] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> ApplyResult:
+    """Write the plan. An AmlfwError raised here carries `applied`, the ApplyResult of what was written before it
+    (the group, routes one by one); `progress` receives one line per phase and a "still updating" line every
+    `settings.progress_interval` seconds while an operation runs."""
     if not plan.applyable:
         raise PlanError("; ".join(e.message for e in plan.errors if e.blocking))
     result = ApplyResult(plan=plan)
@@ -271,19 +278,35 @@ def apply_plan(
         if on_retry is not None:
             on_retry(what, exc)
 
+    try:
+        _apply(plan, reader, writer, replan, route_table, settings, policy_busy, sleep, clock, count_retry, fence,
+               progress or (lambda _line: None), result)
+    except AmlfwError as exc:
+        exc.applied = result  # what was written before the failure: the caller reports a partial apply honestly
+        raise
+    return result
+
+
+def _apply(plan: TargetPlan, reader: Reader, writer: Writer, replan: Callable[[ObservedGroup | None], TargetPlan],
+           route_table: ResourceRef | None, settings: RetrySettings, policy_busy: bool,
+           sleep: Callable[[float], None], clock: Callable[[], float],
+           count_retry: Callable[[str, BaseException], None], fence: Callable[[], bool] | None,
+           progress: Callable[[str], None], result: ApplyResult) -> None:
     if plan.group_action != "none":
         deadline = clock() + settings.total_seconds
         with policy_write_lock(plan.policy_id, deadline, clock=clock, sleep=sleep) as waited:
+            progress(f"{plan.group_name}: writing the rule collection group ({plan.group_action})")
             _GroupWrite(plan, reader, writer, replan, settings, sleep, clock, count_retry, fence, result,
-                        deadline).run(policy_busy or waited)
+                        deadline, progress).run(policy_busy or waited)
     if plan.routes:
         if route_table is None:  # pragma: no cover - plan only has route changes when a table is configured
             raise PlanError("route changes planned without a route table")
         table_id = f"{route_table.subscription_id}/{route_table.resource_group}/{route_table.name}"
         desired = {r.name.lower(): r for r in plan.desired_routes}
         with lock_for(table_id):
-            for change in plan.routes:
+            for number, change in enumerate(plan.routes, start=1):
                 _check_fence(fence)
+                progress(f"writing route {number} of {len(plan.routes)} ({change.action} {change.route})")
                 if change.action == "remove":
                     with_retries(_bind(writer.delete_route, route_table, change.route), settings,
                                  f"DELETE route {change.route}", sleep=sleep, on_retry=_fenced(count_retry, fence))
@@ -292,8 +315,8 @@ def apply_plan(
                     with_retries(_bind(writer.put_route, route_table, route_to_arm(route)), settings,
                                  f"PUT route {change.route}", sleep=sleep, on_retry=_fenced(count_retry, fence))
                 result.routes_written += 1
+                result.routes_done.append(f"{change.action} {change.route}")
                 log.info("route.applied", target=plan.target, route=change.route, action=change.action)
-    return result
 
 
 def _check_fence(fence: Callable[[], bool] | None) -> None:
@@ -362,10 +385,11 @@ class _GroupWrite:
                  replan: Callable[[ObservedGroup | None], TargetPlan], settings: RetrySettings,
                  sleep: Callable[[float], None], clock: Callable[[], float],
                  on_retry: Callable[[str, BaseException], None], fence: Callable[[], bool] | None,
-                 result: ApplyResult, deadline: float) -> None:
+                 result: ApplyResult, deadline: float, progress: Callable[[str], None] | None = None) -> None:
         self.plan, self.reader, self.writer, self.replan = plan, reader, writer, replan
         self.settings, self.sleep, self.clock, self.on_retry = settings, sleep, clock, on_retry
         self.fence, self.result, self.deadline = fence, result, deadline
+        self.progress = progress or (lambda _line: None)
         self.log = log.bind(target=plan.target, group=plan.group_name)
 
     def _remaining(self) -> float:
@@ -479,9 +503,26 @@ class _GroupWrite:
             raise TransientAzureError(f"{operation.action}: Azure answered {operation.status} without a status URL")
         delay = operation.retry_after
         poll_failures = 0
+        started = self.clock()
+        status = "InProgress"
+        every = max(0.1, self.settings.progress_interval)
+        last_line = started
         while True:  # no fence here: polling our own operation is not a write, and it runs to its end anyway
             self._check_deadline("polling its operation")
-            self._pause(delay if delay is not None else self.settings.poll_interval)
+            left = delay if delay is not None else self.settings.poll_interval
+            first = True
+            while True:  # wait for the next poll, saying every `every` seconds (wall clock) that we still wait
+                now = self.clock()
+                if now - last_line >= every:
+                    last_line = now
+                    self.progress(f"{self.plan.group_name}: still updating ({status}, {now - started:.0f}s "
+                                  "elapsed)")
+                if (left <= 0 and not first) or self._remaining() <= 0:
+                    break
+                first = False
+                chunk = min(left, every)
+                self._pause(chunk)
+                left -= chunk
             self._check_deadline("polling its operation")
             try:
                 polled = self.writer.poll_group_put(operation)
@@ -497,6 +538,7 @@ class _GroupWrite:
                 self.log.warning("poll.retry", attempt=poll_failures, wait_s=round(delay, 2), error=exc.describe())
                 continue
             poll_failures = 0
+            status = polled.status
             if polled.status.lower() == "succeeded":
                 return
             delay = polled.retry_after

@@ -568,7 +568,8 @@ class Outcome:
     retries: int = 0
     duration_ms: int = 0
     observed_routes: tuple[Route, ...] = ()  # the owned routes as read (a saved plan records them)
+    routes_done: tuple[str, ...] = ()  # the route writes that happened, in order: "add amlfw-X"
 
     @property
     def ok(self) -> bool:
-        return self.status != "error"
+        return self.status not in ("error", "partial")

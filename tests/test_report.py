@@ -151,7 +151,7 @@ def test_json_is_versioned_parseable_and_stable() -> None:
     assert doc["format_version"] == FORMAT_VERSION == 2
     assert (doc["mode"], doc["generated_at"]) == ("dry-run", "2026-01-01T00:00:00Z")
     assert doc["summary"] == {
-        "targets": 4, "in_sync": 1, "drift": 1, "applied": 0, "errors": 2,
+        "targets": 4, "in_sync": 1, "drift": 1, "applied": 0, "partial": 0, "errors": 2,
         "collections_added": 2, "collections_removed": 1, "collections_changed": 1,
         "rules_added": 3, "rules_removed": 1, "rules_changed": 1,
         "routes_added": 1, "routes_removed": 1, "routes_changed": 0,

@@ -105,16 +105,32 @@ def render_text(outcomes: Sequence[Outcome], *, color: bool = False, applied: bo
                 out += ["  " + line for line in _count_lines(p, done=applied and o.status == "applied")]
             elif o.status != "error":
                 out.append("  No changes: the owned rule collection group and routes match the configuration.")
+        if o.status == "partial":
+            out.append(f"  ! partial apply: {_written(o)}")
         if o.error and (p is None or not p.errors):
             out.append(f"  ! error: {o.error}")
         out.append("")
     n_drift = sum(o.status == "drift" for o in outcomes)
     n_err = sum(o.status == "error" for o in outcomes)
     n_applied = sum(o.status == "applied" for o in outcomes)
+    n_partial = sum(o.status == "partial" for o in outcomes)
     out.append(f"{_n(len(outcomes), 'target')}: {sum(o.status == 'in_sync' for o in outcomes)} in sync, "
-               f"{n_drift} drifted, {n_applied} applied, {n_err} failed.")
+               f"{n_drift} drifted, {n_applied} applied, "
+               + (f"{n_partial} partially applied, " if n_partial else "") + f"{n_err} failed.")
     text = "\n".join(out) + "\n"
     return _colorize(text) if color else text
+
+
+def _written(o: Outcome) -> str:
+    """Exactly what a partial apply wrote and what it did not."""
+    p = o.plan
+    done = set(o.routes_done)
+    wanted = [f"{r.action} {r.route}" for r in p.routes] if p else list(o.routes_done)
+    written = ["group " + (p.group_name if p else "")] if o.group_written else []
+    written += [f"route {r}" for r in o.routes_done]
+    missing = ([f"group {p.group_name}"] if p and p.group_action != "none" and not o.group_written else [])
+    missing += [f"route {r}" for r in wanted if r not in done]
+    return (f"written: {', '.join(written) or 'nothing'}; not written: {', '.join(missing) or 'nothing'}")
 
 
 def _n(count: int, noun: str) -> str:
@@ -196,7 +212,8 @@ def outcome_to_dict(o: Outcome) -> dict[str, Any]:
         "notices": [{"code": e.code, "message": e.message} for e in p.notices],
         "warnings": [{"code": w.code, "entry_id": w.entry_id, "workspace": w.workspace, "message": w.message}
                      for w in p.warnings],
-        "applied": {"group_written": o.group_written, "routes_written": o.routes_written, "retries": o.retries},
+        "applied": {"group_written": o.group_written, "routes_written": o.routes_written, "retries": o.retries,
+                    "routes_done": list(o.routes_done)},
     })
     return doc
 
@@ -212,6 +229,7 @@ def render_json(outcomes: Sequence[Outcome], *, mode: str, generated_at: str | N
             "in_sync": sum(o.status == "in_sync" for o in outcomes),
             "drift": sum(o.status == "drift" for o in outcomes),
             "applied": sum(o.status == "applied" for o in outcomes),
+            "partial": sum(o.status == "partial" for o in outcomes),
             "errors": sum(o.status == "error" for o in outcomes),
             **_summary(plans),
         },
