@@ -284,3 +284,84 @@ def test_deps_exits_1_when_nothing_was_checked(emu: Emulator, tmp_path: Path) ->
     result = amlfw(emu, "deps", "--config", str(config))
     assert result.returncode == 1
     assert "nothing was checked" in result.stderr
+
+
+def test_a_partial_apply_is_reported_exactly(emu: Emulator, tmp_path: Path) -> None:
+    """A 500 on the second route PUT, after the group and the first route were written: status partial, exit 1,
+    and the report says what was written and what was not."""
+    from tests.engine_support import compiled
+
+    policy, table = unique("fwpol"), unique("rt")
+    seed_policy(emu, policy, route_table=table)
+    config = write_config(tmp_path, emu, policy, route_table=table, features=["compute", "inbound_udr"])
+    _, desired = compiled(config)
+    names = sorted(r.name for r in desired.routes)
+    assert len(names) >= 2
+    fault = emu.inject("500", count=100, method="PUT", path_contains=f"/routes/{names[1]}")
+    try:
+        result = amlfw(emu, "reconcile", "--config", str(config), "--once", "--format", "json")
+    finally:
+        emu.clear_faults()
+    del fault
+    assert result.returncode == 1, result.stderr
+    (target,) = json.loads(result.stdout)["targets"]
+    assert target["status"] == "partial"
+    assert target["applied"]["group_written"] is True
+    assert target["applied"]["routes_done"] == [f"add {names[0]}"]
+    assert "500" in (target["error"] or "") or "InternalServerError" in (target["error"] or "")
+    text = amlfw(emu, "reconcile", "--config", str(config), "--once", "--dry-run")
+    assert text.returncode == 2  # the rest is still to do
+    again = amlfw(emu, "reconcile", "--config", str(config), "--once")
+    assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_partial_text_names_what_was_and_was_not_written() -> None:
+    from reconciler.plan import FieldChange, Outcome, RouteChange, TargetPlan
+    from reconciler.render.report import render_text
+
+    plan = TargetPlan(target="t", policy_id="/p", group_name="azureml-egress", group_action="update",
+                      routes=(RouteChange("add", "amlfw-A", (FieldChange("addressPrefix", None, "A"),)),
+                              RouteChange("add", "amlfw-B", (FieldChange("addressPrefix", None, "B"),))))
+    text = render_text([Outcome("t", "partial", plan, error="PUT route amlfw-B: 500", group_written=True,
+                                routes_written=1, routes_done=("add amlfw-A",))], applied=True)
+    assert ("  ! partial apply: written: group azureml-egress, route add amlfw-A; not written: route add amlfw-B"
+            in text.splitlines())
+    assert text.splitlines()[-1] == "1 target: 0 in sync, 0 drifted, 0 applied, 1 partially applied, 0 failed."
+
+
+def test_progress_lines_appear_during_a_long_operation(tmp_path: Path) -> None:
+    with Emulator(op_duration=3.5, observed_defaults=True, retry_after=1.0) as slow:
+        policy = unique("fwpol")
+        seed_policy(slow, policy)
+        config = write_config(tmp_path, slow, policy, extra={"azure": {
+            "polling_interval": 1, "retry_total": 2, "write_backoff_initial": 0.01, "write_backoff_max": 0.05,
+            "settle_poll": 0.1, "write_timeout": 60, "progress_interval": 1}})
+        result = amlfw(slow, "apply", "--config", str(config), "--auto-approve")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert any(line.endswith(": observing the live policy") for line in lines)
+    assert any(line.endswith("azureml-egress: writing the rule collection group (create)") for line in lines)
+    still = [line for line in lines if "azureml-egress: still updating (" in line]
+    assert len(still) >= 2, result.stderr
+    assert all("s elapsed)" in line for line in still)
+
+
+def test_an_operation_failed_twice_ends_with_azure_s_error_and_no_412(emu: Emulator, tmp_path: Path) -> None:
+    policy = unique("fwpol")
+    seed_policy(emu, policy)
+    config = write_config(tmp_path, emu, policy, extra={"azure": {
+        "polling_interval": 0, "retry_total": 2, "write_backoff_initial": 0.01, "write_backoff_max": 0.05,
+        "settle_poll": 0.01, "write_timeout": 60, "write_attempts": 2}})
+    emu.inject("lro_failed", count=2, method="PUT", path_contains=f"/{policy}/ruleCollectionGroups/azureml-egress",
+               code="FirewallPolicyUpdateFailed", message="Put on Firewall Policy failed (injected)")
+    try:
+        result = amlfw(emu, "reconcile", "--config", str(config), "--once", "--format", "json")
+    finally:
+        emu.clear_faults()
+    assert result.returncode == 1
+    (target,) = json.loads(result.stdout)["targets"]
+    assert "FirewallPolicyUpdateFailed" in target["error"], target["error"]
+    assert "someone else is editing" not in target["error"]
+    assert target["applied"]["retries"] >= 1
+    statuses = [r.status for r in emu.requests() if r.method == "PUT" and f"/{policy}/" in r.path]
+    assert 412 not in statuses
