@@ -29,7 +29,9 @@ from azure.core.exceptions import (
     DecodeError,
     HttpResponseError,
     ServiceRequestError,
+    ServiceRequestTimeoutError,
     ServiceResponseError,
+    ServiceResponseTimeoutError,
 )
 
 from reconciler.arm import MalformedArm
@@ -151,6 +153,12 @@ def translate(exc: BaseException, action: str) -> AzureError:
     if isinstance(exc, ClientAuthenticationError):
         status = exc.status_code
         return AuthError(f"{action}: authentication failed: {_message(exc)}", status=status)
+    if isinstance(exc, ServiceResponseTimeoutError):
+        return TransientAzureError(f"{action}: connection failed: no answer within azure.read_timeout "
+                                   f"(raise it in the configuration if the endpoint is this slow): {_message(exc)}")
+    if isinstance(exc, ServiceRequestTimeoutError):
+        return TransientAzureError(f"{action}: connection failed: no connection within azure.connection_timeout: "
+                                   f"{_message(exc)}")
     if isinstance(exc, ServiceRequestError | ServiceResponseError):
         return TransientAzureError(f"{action}: connection failed: {_message(exc)}")
     if isinstance(exc, HttpResponseError):
