@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from reconciler.arm import port_key
@@ -117,6 +117,94 @@ def select_entries(catalogue: Catalogue, cloud: str, features: Iterable[str]) ->
     return [e for e in catalogue.entries if cloud in e.clouds and e.features & wanted]
 
 
+def strategy_entries(catalogue: Catalogue, cloud: str, features: Iterable[str], allow_by: str) -> list[Endpoint]:
+    """The entries a workspace gets under one strategy (`allow_by`), decided from each entry's data.
+
+    - `both`: every selected entry.
+    - `fqdns`: every entry but those of strategy `service_tags` (the tags whose hosts the catalogue lists).
+    - `service_tags`: every entry but the hosts (strategy `fqdns`) that a selected service tag already allows:
+      a port of a host is dropped when one of its `covered_by` tags is selected on that protocol and port, and
+      a host with no port left is dropped. Hosts no selected tag covers stay (e.g. `*.notebooks.azure.net`).
+    """
+    return split_by_strategy(catalogue, cloud, features, allow_by)[0]
+
+
+def split_by_strategy(catalogue: Catalogue, cloud: str, features: Iterable[str], allow_by: str
+                      ) -> tuple[list[Endpoint], list[tuple[Endpoint, str]]]:
+    """(the entries to compile, [(a host entry with only its covered ports, the tag covering them)])."""
+    selected = select_entries(catalogue, cloud, features)
+    if allow_by == "both":
+        return selected, []
+    if allow_by == "fqdns":
+        return [e for e in selected if e.strategy != "service_tags"], []
+    tag_ports: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for e in selected:
+        if e.kind == "service_tag" and e.direction == "outbound" and e.apply_as == "firewall":
+            for spec in e.ports:
+                tag_ports[e.value.lower()].add((_net_protocol(spec), spec.ports))
+    out: list[Endpoint] = []
+    covered: list[tuple[Endpoint, str]] = []
+    for e in selected:
+        if e.strategy != "fqdns" or not e.covered_by:
+            out.append(e)
+            continue
+        left = []
+        for spec in e.ports:
+            tag = next((t for t in e.covered_by if _covers(tag_ports.get(t.lower(), set()), spec)), None)
+            if tag is None:
+                left.append(spec)
+            else:
+                covered.append((replace(e, ports=(spec,)), tag))
+        if left:
+            out.append(e if tuple(left) == e.ports else replace(e, ports=tuple(left)))
+    return out, covered
+
+
+def _net_protocol(spec: PortSpec) -> str:
+    return "TCP" if spec.protocol in ("Http", "Https") else spec.protocol
+
+
+def _port_range(ports: str) -> tuple[int, int]:
+    if ports == "*":
+        return 1, 65535
+    lo, _, hi = ports.partition("-")
+    return int(lo), int(hi or lo)
+
+
+def _covers(tag_specs: set[tuple[str, str]], spec: PortSpec) -> bool:
+    """True when a service-tag rule on (protocol, ports) in `tag_specs` allows `spec` of a host."""
+    proto = _net_protocol(spec)
+    lo, hi = _port_range(spec.ports)
+    for tag_proto, tag_ports in tag_specs:
+        if tag_proto not in (proto, "Any"):
+            continue
+        tlo, thi = _port_range(tag_ports)
+        if tlo <= lo and hi <= thi:
+            return True
+    return False
+
+
+def _per_resource(target: Target, ws: Workspace, entry: Endpoint, suffixes: dict[str, str],
+                  warn: Callable[[str, Endpoint | None, str, Workspace | None], None]) -> Endpoint:
+    """Fill {keyvault}/{registry}/{workspace_id} from the workspace, or fall back to the entry's wildcard."""
+    values = {"keyvault": ws.key_vault, "registry": ws.container_registry, "workspace_id": ws.workspace_id}
+    keys = {"keyvault": "key_vault", "registry": "container_registry", "workspace_id": "workspace_id"}
+    used = [p for p in values if "{" + p + "}" in entry.value]
+    if not used:
+        return entry
+    missing = [p for p in used if values[p] is None]
+    if missing:
+        assert entry.if_unknown is not None  # the loader requires it
+        wildcard = _resolve(target, ws, entry, entry.if_unknown, suffixes)
+        warn("wildcard-fallback", entry, f"{entry.value} names one resource, but the workspace has no "
+             f"{', '.join(keys[p] for p in missing)}; allowing the documented wildcard {wildcard} instead", ws)
+        return replace(entry, kind="wildcard_fqdn", value=entry.if_unknown)
+    value = entry.value
+    for p in used:
+        value = value.replace("{" + p + "}", str(values[p]))
+    return replace(entry, value=value)
+
+
 def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
     warnings: set[CompileWarning] = set()
     routes: dict[str, Route] = {}
@@ -138,8 +226,19 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
     used_priorities: dict[int, str] = {}
     for index, ws in enumerate(ordered):
         out = _WorkspaceOut()
-        entries = sorted(select_entries(catalogue, target.cloud, ws.features), key=lambda e: e.id)
-        for entry in entries:
+        allow_by = ws.allow_by or target.allow_by
+        if allow_by == "both":
+            warn("strategy-both", None, "allow_by: both allows the service tags and the host tables at once, "
+                 "which is wider than either service_tags or fqdns", ws)
+        kept, covered = split_by_strategy(catalogue, target.cloud, ws.features, allow_by)
+        for entry, tag in covered:
+            # not a rule: the allow-list (and `amlfw deps`) shows which tag lets the host through
+            entry = _per_resource(target, ws, entry, suffixes, lambda *_: None)
+            tag_value = _resolve(target, ws, entry, tag, suffixes, service_tag=True)
+            out.rows.extend(_rows(target, ws, entry, _resolve(target, ws, entry, entry.value, suffixes),
+                                  entry.ports, f"service tag {tag_value} (covers this host)"))
+        for entry in sorted(kept, key=lambda e: e.id):
+            entry = _per_resource(target, ws, entry, suffixes, warn)
             value = _resolve(target, ws, entry, entry.value, suffixes)
             if entry.apply_as == "nsg":
                 warn("nsg-only", entry, f"{value} {_ports(entry.ports)} inbound is an NSG rule, not an Azure "
@@ -227,6 +326,10 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
                      "and the catalogue declares no fallback; not allowed", ws)
                 out.rows.extend(_rows(target, ws, entry, value, other, "not enforced"))
 
+        if allow_by == "fqdns" and any(acc.kind == "net-fqdn" for acc in out.rules.values()):
+            warn("dns-proxy-required", None, "allow_by: fqdns gives network rules with destination FQDNs, which "
+                 "Azure Firewall resolves only with DNS proxy enabled on the policy (and the clients using the "
+                 "firewall as their DNS server)", ws)
         net_name, app_name = collection_names(ws.name)
         base = ws.priority if ws.priority is not None else COLLECTION_BASE_PRIORITY + COLLECTION_STEP * index
         net_rules, app_rules = _build_rules(ws, out, target)

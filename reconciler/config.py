@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from reconciler.errors import ConfigError
-from reconciler.model import CLOUDS, Catalogue
+from reconciler.model import ALLOW_BY, CLOUDS, Catalogue
 from reconciler.yamlio import load_yaml
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -40,6 +40,9 @@ AZURE_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$"
 RESOURCE_GROUP_RE = re.compile(r"^[-\w._()]{1,90}$")
 WORKSPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{1,32}$")
 STORAGE_RE = re.compile(r"^[a-z0-9]{3,24}$")
+KEY_VAULT_RE = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{1,22}[A-Za-z0-9]$")
+REGISTRY_RE = re.compile(r"^[A-Za-z0-9]{5,50}$")
+WORKSPACE_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 IP_GROUP_ID_RE = re.compile(
     r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-\w._()]{1,90}"
     r"/providers/Microsoft\.Network/ipGroups/[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$",
@@ -59,11 +62,11 @@ _AZURE_RANGES: dict[str, tuple[float, float]] = {
 
 _TARGET_KEYS = {
     "name", "catalogue", "cloud", "arm_endpoint", "subscription_id", "firewall_policy", "firewall",
-    "rule_collection_group", "workspaces", "route_table", "credential", "azure", "limits",
+    "rule_collection_group", "workspaces", "route_table", "credential", "azure", "limits", "allow_by",
 }
 _WORKSPACE_KEYS = {
     "name", "region", "storage_account", "source_addresses", "source_ip_groups", "features", "priority",
-    "resource_group", "subscription_id",
+    "resource_group", "subscription_id", "allow_by", "key_vault", "container_registry", "workspace_id",
 }
 
 
@@ -86,6 +89,10 @@ class Workspace:
     resource_group: str | None = None  # the workspace's own resource group: enables `amlfw deps`
     subscription_id: str | None = None  # the workspace's subscription, when not the target's
     key: str = ""
+    allow_by: str | None = None  # service_tags | fqdns | both; None: the target's
+    key_vault: str | None = None  # {keyvault}: the workspace's key vault name
+    container_registry: str | None = None  # {registry}: the workspace's container registry name
+    workspace_id: str | None = None  # {workspace_id}: the workspace's id (a GUID)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +146,7 @@ class Target:
     limits: LimitSettings = field(default_factory=LimitSettings)
     source_file: str = ""
     key: str = ""
+    allow_by: str = "service_tags"  # the default strategy of its workspaces
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,6 +434,7 @@ def _target(ctx: _Ctx, key: str, raw: Mapping[str, Any], resolve_catalogue: Cata
         seen[lowered] = i
         workspaces.append(ws)
 
+    allow_by = _allow_by(ctx, _k(key, "allow_by"), raw.get("allow_by")) or "service_tags"
     name = _str(ctx, _k(key, "name"), raw.get("name"), required=False) or (
         f"{policy.subscription_id}/{policy.resource_group}/{policy.name}/{group_name}"
     )
@@ -449,7 +458,22 @@ def _target(ctx: _Ctx, key: str, raw: Mapping[str, Any], resolve_catalogue: Cata
         limits=limits,
         source_file=ctx.file,
         key=key,
+        allow_by=allow_by,
     )
+
+
+def _allow_by(ctx: _Ctx, key: str, value: object) -> str | None:
+    s = _str(ctx, key, value, required=False)
+    if s is not None and s not in ALLOW_BY:
+        raise ctx.fail(key, f"unknown strategy {s!r} (expected one of {', '.join(ALLOW_BY)})")
+    return s
+
+
+def _resource_name(ctx: _Ctx, key: str, value: object, pattern: re.Pattern[str], what: str) -> str | None:
+    s = _str(ctx, key, value, required=False)
+    if s is not None and not pattern.match(s):
+        raise ctx.fail(key, f"invalid {what} {s!r}")
+    return s
 
 
 def _number(ctx: _Ctx, key: str, value: object, lo: float, hi: float) -> float:
@@ -522,6 +546,14 @@ def _workspace(ctx: _Ctx, key: str, raw: object, cloud: str, catalogue: Catalogu
         resource_group=ws_rg,
         subscription_id=ws_sub,
         key=key,
+        allow_by=_allow_by(ctx, _k(key, "allow_by"), w.get("allow_by")),
+        key_vault=_resource_name(ctx, _k(key, "key_vault"), w.get("key_vault"), KEY_VAULT_RE,
+                                 "key vault name (3-24 letters, digits and '-', starting with a letter)"),
+        container_registry=_resource_name(ctx, _k(key, "container_registry"), w.get("container_registry"),
+                                          REGISTRY_RE, "container registry name (5-50 letters and digits)"),
+        workspace_id=(_resource_name(ctx, _k(key, "workspace_id"), str(w["workspace_id"]).lower(),
+                                     WORKSPACE_ID_RE, "workspace id (a GUID)")
+                      if w.get("workspace_id") is not None else None),
     )
 
 

@@ -19,6 +19,12 @@ EndpointKind = Literal["service_tag", "fqdn", "wildcard_fqdn", "url_path"]
 ENDPOINT_KINDS: tuple[str, ...] = ("service_tag", "fqdn", "wildcard_fqdn", "url_path")
 Direction = Literal["outbound", "inbound"]
 ApplyAs = Literal["firewall", "route", "nsg"]
+# Which rule-set strategy an entry belongs to: `service_tags` (the service-tag network rules of the Azure Firewall
+# recipe), `fqdns` (the host tables for firewalls without service tags), `common` (needed in either strategy).
+EntryStrategy = Literal["service_tags", "fqdns", "common"]
+ENTRY_STRATEGIES: tuple[str, ...] = ("service_tags", "fqdns", "common")
+# What a target or workspace asks for (`allow_by:`); `both` is the union of the two.
+ALLOW_BY: tuple[str, ...] = ("service_tags", "fqdns", "both")
 
 _NETWORK_PROTOCOLS = {"tcp": "TCP", "udp": "UDP", "any": "Any", "icmp": "ICMP"}
 _APP_PROTOCOLS = {"http": "Http", "https": "Https"}
@@ -122,11 +128,16 @@ class Endpoint:
     fallback: Fallback | None = None
     corrections: tuple[Correction, ...] = ()
     notes: str | None = None
+    strategy: EntryStrategy = "common"
+    # service tags (values as in the catalogue, e.g. `Storage.{region}`) whose rules already allow this host
+    covered_by: tuple[str, ...] = ()
+    # the documented wildcard used when a per-resource placeholder ({keyvault}, ...) has no value
+    if_unknown: str | None = None
 
     @property
     def placeholders(self) -> frozenset[str]:
         found = set()
-        for name in ("region", "storage"):
+        for name in ("region", "storage", "keyvault", "registry", "workspace_id"):
             if "{" + name + "}" in self.value:
                 found.add(name)
         return frozenset(found)

@@ -335,15 +335,15 @@ def test_public_2026_example_rules(catalogue_store: CatalogueStore, examples_dir
     assert net["tag-AzureMachineLearning-udp"].destination_ports == {"5831"}
     assert net["tag-AzureMachineLearning-tcp"].destination_ports == {"443", "8787", "18881"}
     assert net["tag-BatchNodeManagement.WestUS2-tcp"].ip_protocols == {"TCP"}
-    assert net["fqdn-westus2.tundra.azureml.ms-udp"].destination_fqdns == {"westus2.tundra.azureml.ms"}
+    # allow_by defaults to service_tags: the tundra hosts (UDP 5831) and *.instances.azureml.ms on 8787/18881
+    # are covered by the AzureMachineLearning tag, so neither a host rule nor a wildcard fallback appears
+    assert "fqdn-westus2.tundra.azureml.ms-udp" not in net
     assert net["tag-Storage.WestUS2-tcp"].destination_ports == {"443", "445"}
     assert "tag-MicrosoftContainerRegistry-tcp" in net
     assert {(w.code, w.entry_id) for w in desired.warnings} == {
         ("nsg-only", "inbound.nsg.azure-machine-learning"),
         ("nsg-only", "vscode.ports.star-instances-azureml-ms"),
         ("url-widened", "vscode.raw-githubusercontent-com-websocket-server"),
-        ("wildcard-fallback", "hosts.compute.star-instances-azureml-ms.private-endpoint-ports"),
-        ("wildcard-fallback", "hosts.compute.star-tundra-region-api-azureml-ms"),
         # Microsoft's networkFeatures omit FW for these; the docs use them in Azure Firewall anyway
         ("tag-not-firewall-usable", "aks.net.azurecloud-region"),
         ("tag-not-firewall-usable", "tag.batch-node-management"),

@@ -358,9 +358,10 @@ MUST_BE_RECORDED = {"E-01", "E-02", "E-03", "E-04", "E-05", "E-06", "E-08", "E-1
 KINDS = {TAG, FQDN, WILD, URL}
 ENTRY_KEYS = {
     "id", "kind", "value", "direction", "ports", "clouds", "features", "apply_as", "fallback", "purpose",
-    "provenance", "corrections", "notes",
+    "provenance", "corrections", "notes", "strategy", "covered_by", "if_unknown",
 }  # fmt: skip
-ENTRY_REQUIRED = {"id", "kind", "value", "direction", "ports", "clouds", "features", "purpose", "provenance"}
+ENTRY_REQUIRED = {"id", "kind", "value", "direction", "ports", "clouds", "features", "purpose", "provenance",
+                  "strategy"}
 PROVENANCE_KEYS = {"section", "seed_text", "also_in", "in_seed_text", "source"}
 CATALOGUE_KEYS = {"version", "title", "source", "well_known_ports", "features", "corrections", "files"}
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")

@@ -299,7 +299,7 @@ def test_catalogue_validate_shipped(run_amlfw: RunAmlfw, catalogue: Catalogue) -
 
 
 _ENTRY = {"direction": "outbound", "ports": ["TCP:443"], "clouds": ["AzureCloud"], "features": ["baseline"],
-          "purpose": "test", "provenance": {"section": "test"}}
+          "purpose": "test", "provenance": {"section": "test"}, "strategy": "common"}
 BROKEN: list[tuple[str, dict[str, Any], str, list[str]]] = [
     ("keyvault-tag", {"id": "zz.keyvault", "kind": "service_tag", "value": "Keyvault.{region}"}, "validate",
      ["zz.keyvault", "Keyvault has no regional tags"]),

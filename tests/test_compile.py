@@ -321,11 +321,16 @@ def test_safe_name(raw: str) -> None:
     assert safe_name(raw) == name
 
 
+@pytest.mark.parametrize("allow_by", ["fqdns", "both"])
 def test_names_are_stable_and_independent_of_other_entries(tmp_path: Path, catalogue_store: CatalogueStore,
-                                                            examples_dir: Path) -> None:
-    """A destination keeps its rule name whatever else is selected: the plan never sees spurious renames."""
+                                                            examples_dir: Path, allow_by: str) -> None:
+    """A destination keeps its rule name whatever else is selected: the plan never sees spurious renames.
+
+    (Under allow_by: fqdns and both. Under service_tags a host rule is meant to disappear when a selected
+    feature brings a tag that covers it; test_service_tags_drop_covered_hosts checks that.)"""
     cat = catalogue_store.get()
     doc = yaml.safe_load((examples_dir / "public.yaml").read_text(encoding="utf-8"))
+    doc["allow_by"] = allow_by
     small_doc = {**doc, "workspaces": [{**doc["workspaces"][0], "features": ["compute"]}]}
     big = compile_doc(tmp_path, cat, doc)
     small = compile_doc(tmp_path, cat, small_doc)
@@ -532,6 +537,7 @@ def test_all_features_cover_every_entry_of_the_cloud(
     assert doc["workspaces"][0]["features"] == ["all"]
     if not with_route_table:
         doc.pop("route_table", None)
+    doc["allow_by"] = "both"  # the union of the two strategies: every entry of the cloud
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")
     (d,) = _compile_example(tmp_path, catalogue_store, path)

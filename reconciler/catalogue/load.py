@@ -25,6 +25,7 @@ from reconciler.errors import CatalogueError
 from reconciler.model import (
     CLOUDS,
     ENDPOINT_KINDS,
+    ENTRY_STRATEGIES,
     PORT_PROTOCOLS,
     Catalogue,
     Correction,
@@ -40,12 +41,14 @@ ENTRY_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 VERSION_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 PORTS_RE = re.compile(r"^(\*|\d{1,5}(-\d{1,5})?)$")
 PLACEHOLDER_RE = re.compile(r"\{([a-z_]+)\}")
-PLACEHOLDERS = {"region", "storage"}
+PLACEHOLDERS = {"region", "storage", "keyvault", "registry", "workspace_id"}
+# placeholders naming one resource of the workspace: an entry using one declares `if_unknown` (its wildcard)
+RESOURCE_PLACEHOLDERS = ("keyvault", "registry", "workspace_id")
 
 _TOP_KEYS = {"version", "title", "source", "well_known_ports", "features", "corrections", "files"}
 _ENTRY_KEYS = {
     "id", "kind", "value", "direction", "ports", "clouds", "features", "apply_as", "fallback", "purpose",
-    "provenance", "corrections", "notes",
+    "provenance", "corrections", "notes", "strategy", "covered_by", "if_unknown",
 }
 _PROVENANCE_KEYS = {"section", "seed_text", "also_in", "in_seed_text", "source"}
 
@@ -314,7 +317,8 @@ def _entry(f: str, key: str, raw: object, features: set[str], corrections: set[s
     if not isinstance(raw, dict):
         raise CatalogueError(f, key, "expected a mapping")
     _keys(f, key, raw, _ENTRY_KEYS,
-          required={"id", "kind", "value", "direction", "ports", "clouds", "features", "purpose", "provenance"})
+          required={"id", "kind", "value", "direction", "ports", "clouds", "features", "purpose", "provenance",
+                    "strategy"})
     eid = _s(f, f"{key}.id", raw["id"])
     if not ENTRY_ID_RE.match(eid):
         raise CatalogueError(f, f"{key}.id", f"invalid id {eid!r}: lower-case letters, digits, '.', '_', '-'")
@@ -398,6 +402,32 @@ def _entry(f: str, key: str, raw: object, features: set[str], corrections: set[s
         if code not in corrections:
             raise CatalogueError(f, f"{ck}.code", f"correction {code!r} is not declared in catalogue.yaml")
         corr.append(Correction(code, _s(f, f"{ck}.note", c["note"])))
+    strategy = _s(f, f"{key}.strategy", raw["strategy"])
+    if strategy not in ENTRY_STRATEGIES:
+        raise CatalogueError(f, f"{key}.strategy", f"expected one of {', '.join(ENTRY_STRATEGIES)}")
+    covered_by: list[str] = []
+    if raw.get("covered_by") is not None:
+        covered_by = _str_list(f, f"{key}.covered_by", raw["covered_by"])
+        if strategy != "fqdns" or kind == "service_tag":
+            raise CatalogueError(f, f"{key}.covered_by", "only hosts of strategy fqdns are covered by a service tag")
+        for i, tag in enumerate(covered_by):
+            if check_value("service_tag", tag):
+                raise CatalogueError(f, f"{key}.covered_by[{i}]", f"{tag!r} is not a service tag")
+    if strategy == "service_tags" and kind != "service_tag":
+        raise CatalogueError(f, f"{key}.strategy", "strategy service_tags is for service tags only")
+    resource = [p for p in RESOURCE_PLACEHOLDERS if "{" + p + "}" in value]
+    if_unknown = None
+    if raw.get("if_unknown") is not None:
+        if_unknown = _s(f, f"{key}.if_unknown", raw["if_unknown"])
+        problem = check_value("wildcard_fqdn", if_unknown)
+        if problem or any("{" + p + "}" in if_unknown for p in RESOURCE_PLACEHOLDERS):
+            raise CatalogueError(f, f"{key}.if_unknown", f"{if_unknown!r}: expected the documented wildcard FQDN"
+                                 f"{': ' + problem if problem else ''}")
+    if resource and if_unknown is None:
+        raise CatalogueError(f, f"{key}.if_unknown", f"required with {{{resource[0]}}}: the wildcard to allow when "
+                             "the workspace does not name the resource")
+    if if_unknown is not None and not resource:
+        raise CatalogueError(f, f"{key}.if_unknown", "only for values with {keyvault}, {registry} or {workspace_id}")
     notes = raw.get("notes")
     return Endpoint(
         id=eid,
@@ -413,4 +443,7 @@ def _entry(f: str, key: str, raw: object, features: set[str], corrections: set[s
         fallback=fallback,
         corrections=tuple(corr),
         notes=str(notes).strip() if notes else None,
+        strategy=strategy,  # type: ignore[arg-type]
+        covered_by=tuple(covered_by),
+        if_unknown=if_unknown,
     )
