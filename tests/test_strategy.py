@@ -147,3 +147,65 @@ def test_covered_by_is_only_for_hosts(tmp_path: Path, catalogue_store: Catalogue
                                  "    covered_by: [AzureCloud]\n", 1), encoding="utf-8")
     with pytest.raises(CatalogueError, match="covered_by: only hosts of strategy fqdns"):
         CatalogueStore(root).get(OLD)
+
+
+# ------------------------------------------------------------------------------------- per-resource hosts
+
+PER_RESOURCE = {"key_vault": "mlws-kv-1", "container_registry": "mlwsacr01",
+                "workspace_id": "3f2c8a4e-5b1d-4c7e-9a60-2d8e1f0b7c35"}
+
+
+@pytest.mark.parametrize("allow_by", ["fqdns", "both"])
+def test_per_resource_hosts_replace_the_wildcards(tmp_path: Path, catalogue_store: CatalogueStore,
+                                                  allow_by: str) -> None:
+    d = compile_with(tmp_path, catalogue_store, NEW, allow_by=allow_by, ws=PER_RESOURCE,
+                     features=["hbi_workspace", "custom_images", "arc_inference"])
+    dest = destinations(d)
+    for host in ("mlws-kv-1.vault.azure.net", "mlwsacr01.azurecr.io", "mlwsacr01.westus2.data.azurecr.io",
+                 "3f2c8a4e-5b1d-4c7e-9a60-2d8e1f0b7c35.workspace.westus2.api.azureml.ms"):
+        assert host in dest, host
+    for wildcard in ("*.vault.azure.net", "*.azurecr.io", "*.workspace.westus2.api.azureml.ms"):
+        assert wildcard not in dest, wildcard
+    assert "wildcard-fallback" not in codes(d)
+
+
+def test_a_missing_resource_falls_back_to_the_documented_wildcard(tmp_path: Path,
+                                                                  catalogue_store: CatalogueStore) -> None:
+    d = compile_with(tmp_path, catalogue_store, NEW, allow_by="fqdns",
+                     features=["hbi_workspace", "custom_images", "arc_inference"])
+    dest = destinations(d)
+    for wildcard in ("*.vault.azure.net", "*.azurecr.io", "*.workspace.westus2.api.azureml.ms"):
+        assert wildcard in dest, wildcard
+    fallbacks = {w.entry_id: w.message for w in d.warnings if w.code == "wildcard-fallback"}
+    assert {"hosts.compute.star-vault-azure-net", "images.star-azurecr-io",
+            "arc.training-and-inference.star-workspace-region-api-azureml-ms"} <= set(fallbacks)
+    assert "no key_vault" in fallbacks["hosts.compute.star-vault-azure-net"]
+
+
+def test_a_tag_covered_resource_needs_no_name(tmp_path: Path, catalogue_store: CatalogueStore) -> None:
+    """service_tags: AzureKeyVault.<region> covers the vault, so no host and no fallback warning."""
+    d = compile_with(tmp_path, catalogue_store, NEW, features=["hbi_workspace"])
+    assert "AzureKeyVault.WestUS2" in destinations(d)
+    assert not [h for h in destinations(d) if "vault" in h.lower() and h != "AzureKeyVault.WestUS2"]
+    assert "wildcard-fallback" not in codes(d)
+
+
+@pytest.mark.parametrize(("key", "value"), [("key_vault", "-bad"), ("container_registry", "acr-with-dash"),
+                                            ("workspace_id", "not-a-guid")])
+def test_a_malformed_resource_name_is_a_config_error(tmp_path: Path, catalogue_store: CatalogueStore, key: str,
+                                                     value: str) -> None:
+    with pytest.raises(ConfigError, match=rf"workspaces\[0\]\.{key}: invalid"):
+        compile_with(tmp_path, catalogue_store, NEW, features=["compute"], ws={key: value})
+
+
+def test_a_per_resource_entry_must_declare_its_wildcard(tmp_path: Path, catalogue_store: CatalogueStore) -> None:
+    import shutil
+
+    root = tmp_path / "cat"
+    shutil.copytree(catalogue_store.root, root)
+    path = root / NEW / "hosts-compute.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert '    if_unknown: "*.vault.azure.net"' in text
+    path.write_text(text.replace('    if_unknown: "*.vault.azure.net"', "", 1), encoding="utf-8")
+    with pytest.raises(CatalogueError, match=r"if_unknown: required with \{keyvault\}"):
+        CatalogueStore(root).get(NEW)
