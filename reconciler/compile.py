@@ -121,7 +121,8 @@ def strategy_entries(catalogue: Catalogue, cloud: str, features: Iterable[str], 
     """The entries a workspace gets under one strategy (`allow_by`), decided from each entry's data.
 
     - `both`: every selected entry.
-    - `fqdns`: every entry but those of strategy `service_tags` (the tags whose hosts the catalogue lists).
+    - `fqdns`: no service tag (strategy `service_tags`) where the catalogue has hosts: a port of a tag is dropped
+      when a selected host that the tag covers (`covered_by`) is allowed on that protocol and port.
     - `service_tags`: every entry but the hosts (strategy `fqdns`) that a selected service tag already allows:
       a port of a host is dropped when one of its `covered_by` tags is selected on that protocol and port, and
       a host with no port left is dropped. Hosts no selected tag covers stay (e.g. `*.notebooks.azure.net`).
@@ -136,7 +137,22 @@ def split_by_strategy(catalogue: Catalogue, cloud: str, features: Iterable[str],
     if allow_by == "both":
         return selected, []
     if allow_by == "fqdns":
-        return [e for e in selected if e.strategy != "service_tags"], []
+        # a tag's port goes when a selected host it covers is allowed on that port; the rest of the tag stays
+        # (e.g. Storage.<region> of the baseline when no storage host is selected)
+        host_ports: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        for e in selected:
+            if e.strategy == "fqdns":
+                for tag in e.covered_by:
+                    host_ports[tag.lower()].update((_net_protocol(spec), spec.ports) for spec in e.ports)
+        kept: list[Endpoint] = []
+        for e in selected:
+            if e.strategy != "service_tags":
+                kept.append(e)
+                continue
+            tag_left = tuple(s for s in e.ports if not _covers(host_ports.get(e.value.lower(), set()), s))
+            if tag_left:
+                kept.append(e if tag_left == e.ports else replace(e, ports=tag_left))
+        return kept, []
     tag_ports: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for e in selected:
         if e.kind == "service_tag" and e.direction == "outbound" and e.apply_as == "firewall":
@@ -148,13 +164,13 @@ def split_by_strategy(catalogue: Catalogue, cloud: str, features: Iterable[str],
         if e.strategy != "fqdns" or not e.covered_by:
             out.append(e)
             continue
-        left = []
+        left: list[PortSpec] = []
         for spec in e.ports:
-            tag = next((t for t in e.covered_by if _covers(tag_ports.get(t.lower(), set()), spec)), None)
-            if tag is None:
+            by = next((t for t in e.covered_by if _covers(tag_ports.get(t.lower(), set()), spec)), None)
+            if by is None:
                 left.append(spec)
             else:
-                covered.append((replace(e, ports=(spec,)), tag))
+                covered.append((replace(e, ports=(spec,)), by))
         if left:
             out.append(e if tuple(left) == e.ports else replace(e, ports=tuple(left)))
     return out, covered
@@ -230,6 +246,11 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
         if allow_by == "both":
             warn("strategy-both", None, "allow_by: both allows the service tags and the host tables at once, "
                  "which is wider than either service_tags or fqdns", ws)
+        for feature in sorted(ws.requested):
+            wanted = catalogue.with_implied({feature})
+            if not any(target.cloud in e.clouds and e.features & wanted for e in catalogue.entries):
+                warn("feature-empty", None, f"feature {feature} has no endpoints in {target.cloud} in catalogue "
+                     f"{catalogue.version}; it adds no rule here (amlfw catalogue list --feature {feature})", ws)
         kept, covered = split_by_strategy(catalogue, target.cloud, ws.features, allow_by)
         for entry, tag in covered:
             # not a rule: the allow-list (and `amlfw deps`) shows which tag lets the host through

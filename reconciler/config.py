@@ -93,6 +93,7 @@ class Workspace:
     key_vault: str | None = None  # {keyvault}: the workspace's key vault name
     container_registry: str | None = None  # {registry}: the workspace's container registry name
     workspace_id: str | None = None  # {workspace_id}: the workspace's id (a GUID)
+    requested: frozenset[str] = frozenset()  # the features named in the file (not via `all`, not implied)
 
 
 @dataclass(frozen=True, slots=True)
@@ -521,11 +522,13 @@ def _workspace(ctx: _Ctx, key: str, raw: object, cloud: str, catalogue: Catalogu
         raise ctx.fail(_k(key, "features"), "expected a non-empty list of features (or [all])")
     known = catalogue.feature_names - {"baseline"}
     features: set[str] = set()
+    requested: set[str] = set()
     for j, f in enumerate(feats_raw):
         if f == ALL_FEATURES:
             features |= known
         elif f in known:
             features.add(f)
+            requested.add(f)
         else:
             raise ctx.fail(_k(key, f"features[{j}]"),
                            f"unknown feature {f!r} (expected one of {', '.join(sorted(known))}, or all)")
@@ -547,6 +550,7 @@ def _workspace(ctx: _Ctx, key: str, raw: object, cloud: str, catalogue: Catalogu
         subscription_id=ws_sub,
         key=key,
         allow_by=_allow_by(ctx, _k(key, "allow_by"), w.get("allow_by")),
+        requested=frozenset(requested),
         key_vault=_resource_name(ctx, _k(key, "key_vault"), w.get("key_vault"), KEY_VAULT_RE,
                                  "key vault name (3-24 letters, digits and '-', starting with a letter)"),
         container_registry=_resource_name(ctx, _k(key, "container_registry"), w.get("container_registry"),

@@ -280,6 +280,7 @@ SEED_TABLES: dict[tuple[str, str | None], list[Row]] = {
 ADDITIONS: dict[tuple[str, str], list[Row]] = {
     (NET, "E-08"): [r("AzureFrontDoor.FirstParty", TAG, T443, "microsoft_images", clouds=PUB)],
     (APP, "E-05"): [r("files.pythonhosted.org", FQDN, HTTPS, "python_packages", clouds=ALL)],
+    (f"{ARC}/training", "E-21"): [r("files.pythonhosted.org", FQDN, HTTPS, "arc_training", clouds=ALL)],
     (IMAGES, "E-08"): [r("*.data.mcr.microsoft.com", WILD, T443, "microsoft_images", clouds=ALL)],
     (IMAGES, "E-19"): [
         r("*.azurecr.io", WILD, HTTPS, "custom_images", clouds=PUB),
@@ -334,6 +335,7 @@ REQUIRED_CORRECTIONS: dict[str, list[tuple[str, tuple[str, ...], str | None]]] =
         ("{region}.api.azureml.ms", ("arc_training", "arc_inference"), None),
     ],
     "E-05": [("files.pythonhosted.org", ("python_packages",), None), ("pypi.org", ("python_packages",), None)],
+    "E-21": [("files.pythonhosted.org", ("arc_training",), None)],
     "E-06": [
         ("pytorch.org", ("python_packages",), r"\*pytorch.org"),
         ("*.pytorch.org", ("python_packages",), r"\*pytorch.org"),
