@@ -200,6 +200,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             print(str(w), file=sys.stderr)
     renderer = {"arm": r.render_arm, "table": r.render_table, "csv": r.render_csv, "json": r.render_allow_json}
     _emit(renderer[args.format](pairs), args.output)
+    sys.stderr.write(r.breadth_summary(pairs) + "\n")
     return EXIT_OK
 
 

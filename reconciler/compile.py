@@ -28,6 +28,8 @@ from reconciler.arm import port_key
 from reconciler.config import Config, Target, Workspace
 from reconciler.errors import ConfigError
 from reconciler.model import (
+    BREADTHS,
+    USER_ENTRY,
     AllowListRow,
     ApplicationProtocol,
     ApplicationRule,
@@ -37,6 +39,7 @@ from reconciler.model import (
     Endpoint,
     NetworkRule,
     PortSpec,
+    Provenance,
     Requirements,
     Route,
     RuleCollection,
@@ -92,6 +95,7 @@ class _RuleAcc:
     ports: set[str] = field(default_factory=set)
     app_protocols: set[ApplicationProtocol] = field(default_factory=set)
     entry_ids: set[str] = field(default_factory=set)
+    breadths: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -258,9 +262,14 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
             tag_value = _resolve(target, ws, entry, tag, suffixes, service_tag=True)
             out.rows.extend(_rows(target, ws, entry, _resolve(target, ws, entry, entry.value, suffixes),
                                   entry.ports, f"service tag {tag_value} (covers this host)"))
-        for entry in sorted(kept, key=lambda e: e.id):
+        for entry in [*sorted(kept, key=lambda e: e.id), *_user_entries(ws, target.cloud)]:
+            per_resource = bool(entry.placeholders & PER_RESOURCE_PLACEHOLDERS)
             entry = _per_resource(target, ws, entry, suffixes, warn)
             value = _resolve(target, ws, entry, entry.value, suffixes)
+            if entry.apply_as == "firewall":
+                _guard(target, ws, entry, value, warn)
+                host_breadth = ("wildcard" if "*" in value else "per-resource host" if per_resource
+                                else "exact host")
             if entry.apply_as == "nsg":
                 warn("nsg-only", entry, f"{value} {_ports(entry.ports)} inbound is an NSG rule, not an Azure "
                      "Firewall rule; amlfw lists it in the allow-list export only", ws)
@@ -288,6 +297,7 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
                     acc = out.acc("net-tag", value, proto)
                     acc.ports.add(spec.ports)
                     acc.entry_ids.add(entry.id)
+                    acc.breadths.add(_tag_breadth(entry.value, value, suffixes))
                 out.rows.extend(_rows(target, ws, entry, value, entry.ports, "network-rule"))
                 continue
             if entry.kind == "url_path":
@@ -302,6 +312,7 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
                         acc = out.acc("app-url-tls" if proto == "Https" else "app-url-http", value)
                         acc.app_protocols.add(ApplicationProtocol(proto, _port(spec)))
                         acc.entry_ids.add(entry.id)
+                        acc.breadths.add("URL path")
                 else:
                     acc = out.acc("app-fqdn", host)
                     enforced = "application-rule (widened to host)"
@@ -310,6 +321,7 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
                     for spec in entry.ports:
                         acc.app_protocols.add(ApplicationProtocol(spec.app_protocol, _port(spec)))
                     acc.entry_ids.add(entry.id)
+                    acc.breadths.add("widened URL")
                 out.rows.extend(_rows(target, ws, entry, value, entry.ports, enforced))
                 continue
             # fqdn / wildcard_fqdn
@@ -320,6 +332,7 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
                 for spec in web:
                     acc.app_protocols.add(ApplicationProtocol(spec.app_protocol, int(spec.ports)))
                 acc.entry_ids.add(entry.id)
+                acc.breadths.add(host_breadth)
                 out.rows.extend(_rows(target, ws, entry, value, web, "application-rule"))
             if not other:
                 continue
@@ -330,6 +343,7 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
                     acc = out.acc("net-fqdn", value, proto)
                     acc.ports.add(spec.ports)
                     acc.entry_ids.add(entry.id)
+                    acc.breadths.add(host_breadth)
                 out.rows.extend(_rows(target, ws, entry, value, other, "network-rule (FQDN, needs DNS proxy)"))
             elif entry.fallback is not None:
                 tag = _resolve(target, ws, entry, entry.fallback.value, suffixes, service_tag=True)
@@ -341,6 +355,7 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
                     acc = out.acc("net-tag", tag, proto)
                     acc.ports.add(spec.ports)
                     acc.entry_ids.add(entry.id)
+                    acc.breadths.add(_tag_breadth(entry.fallback.value, tag, suffixes))
                 out.rows.extend(_rows(target, ws, entry, value, other, f"network-rule (fallback {tag})"))
             else:
                 warn("not-expressible", entry, f"{value} on {_ports(other)} cannot be expressed in Azure Firewall "
@@ -353,7 +368,7 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
                  "firewall as their DNS server)", ws)
         net_name, app_name = collection_names(ws.name)
         base = ws.priority if ws.priority is not None else COLLECTION_BASE_PRIORITY + COLLECTION_STEP * index
-        net_rules, app_rules = _build_rules(ws, out, target)
+        net_rules, app_rules, breadths = _build_rules(ws, out, target)
         for coll_name, prio, rules in ((net_name, base, net_rules), (app_name, base + 1, app_rules)):
             if not rules:
                 continue
@@ -366,7 +381,7 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
             used_priorities[prio] = coll_name
             collections.append(RuleCollection(name=coll_name, priority=prio, action="Allow",
                                                rules=tuple(r for r, _ in rules)))
-            origins.extend(RuleOrigin(coll_name, r.name, ws.name, ids) for r, ids in rules)
+            origins.extend(RuleOrigin(coll_name, r.name, ws.name, ids, breadths[r.name]) for r, ids in rules)
         rows.extend(out.rows)
 
     group = RuleCollectionGroup(
@@ -434,13 +449,21 @@ def _description(entry_ids: Iterable[str]) -> str:
 
 
 def _build_rules(ws: Workspace, out: _WorkspaceOut, target: Target
-                 ) -> tuple[list[tuple[NetworkRule | ApplicationRule, tuple[str, ...]]], ...]:
+                 ) -> tuple[list[tuple[NetworkRule | ApplicationRule, tuple[str, ...]]],
+                            list[tuple[NetworkRule | ApplicationRule, tuple[str, ...]]], dict[str, str]]:
     net: list[tuple[NetworkRule | ApplicationRule, tuple[str, ...]]] = []
     app: list[tuple[NetworkRule | ApplicationRule, tuple[str, ...]]] = []
     src = frozenset(ws.source_addresses)
     groups = frozenset(ws.source_ip_groups)
+    breadth_of: dict[tuple[str, frozenset[str]], str] = {}
     for acc in out.rules.values():
         ids = tuple(sorted(acc.entry_ids))
+        net_or_app = "NetworkRule" if acc.kind.startswith("net-") else "ApplicationRule"
+        dest_key = (net_or_app, frozenset({acc.destination.lower() if acc.kind != "net-tag" else acc.destination}))
+        if acc.kind.startswith("app-url"):
+            host, sep, path = acc.destination.partition("/")
+            dest_key = (net_or_app, frozenset({host.lower() + sep + path}))
+        breadth_of[dest_key] = _breadth(acc.breadths | ({breadth_of[dest_key]} if dest_key in breadth_of else set()))
         if acc.kind == "net-tag":
             name = safe_name(f"tag-{acc.destination}-{acc.protocol.lower()}")
             net.append((NetworkRule(name=name, ip_protocols=frozenset({acc.protocol}), source_addresses=src,
@@ -464,7 +487,82 @@ def _build_rules(ws: Workspace, out: _WorkspaceOut, target: Target
             app.append((ApplicationRule(name=name, protocols=frozenset(acc.app_protocols), source_addresses=src,
                                         source_ip_groups=groups, target_urls=frozenset({acc.destination}),
                                         terminate_tls=tls, description=_description(ids)), ids))
-    return _dedupe_names(net), _dedupe_names(app)
+    net_d, app_d = _dedupe_names(net), _dedupe_names(app)
+    return net_d, app_d, {r.name: breadth_of[(type(r).__name__, _destinations(r))] for r, _ in net_d + app_d}
+
+
+PER_RESOURCE_PLACEHOLDERS = frozenset({"storage", "keyvault", "registry", "workspace_id"})
+# the destinations and ports no rule may have unless the workspace sets allow_broad: true
+BROAD_DESTINATIONS = {"*": "any destination (*)", "0.0.0.0/0": "every IPv4 address (0.0.0.0/0)",
+                      "internet": "the Internet service tag", "azurecloud": "the global AzureCloud tag (all of Azure)",
+                      "any": "any destination"}
+
+
+def _breadth(found: set[str]) -> str:
+    """One breadth for a rule: an exact host wins over a widened URL on the same host (the host is needed
+    anyway); otherwise the widest."""
+    if "exact host" in found and found <= {"exact host", "widened URL", "per-resource host"}:
+        return "exact host"
+    for b in BREADTHS:
+        if b in found:
+            return b
+    return "exact host"
+
+
+def _tag_breadth(raw: str, tag: str, suffixes: dict[str, str]) -> str:
+    """Regional when the catalogue writes `Tag.{region}` or the tag ends with a region of the cloud."""
+    if tag[:1].isdigit() or tag.startswith("*"):  # an address from extra_rules
+        return "exact host" if tag.endswith("/32") or "/" not in tag else "wildcard"
+    if raw.endswith(".{region}"):
+        return "regional tag"
+    _, dot, suffix = tag.partition(".")
+    regional = {v.lower() for v in suffixes.values()} | set(suffixes)
+    return "regional tag" if dot and suffix.lower() in regional else "global tag"
+
+
+def _all_ports(ports: str) -> bool:
+    if ports == "*":
+        return True
+    lo, _, hi = ports.partition("-")
+    return int(lo) <= 1 and int(hi or lo) >= 65535
+
+
+def _guard(target: Target, ws: Workspace, entry: Endpoint, value: str,
+           warn: Callable[[str, Endpoint | None, str, Workspace | None], None]) -> None:
+    """Refuse a rule to *, 0.0.0.0/0, Internet, the global AzureCloud tag, all ports or a bare * FQDN, whether it
+    comes from the catalogue or from extra_rules, unless the workspace sets allow_broad: true."""
+    reasons = []
+    dests = {value.lower()}
+    if entry.kind == "url_path":
+        dests.add(value.split("/", 1)[0].lower())
+    if entry.fallback is not None:
+        dests.add(entry.fallback.value.lower())
+    reasons += [BROAD_DESTINATIONS[d] for d in sorted(dests) if d in BROAD_DESTINATIONS]
+    reasons += [f"all ports ({spec})" for spec in entry.ports if _all_ports(spec.ports)]
+    if not reasons:
+        return
+    user = entry.id == USER_ENTRY
+    what = f"extra rule {value}" if user else f"catalogue entry {entry.id} ({value})"
+    if ws.allow_broad:
+        warn("broad-rule", entry, f"{what} allows {', '.join(reasons)}; accepted because allow_broad is true", ws)
+        return
+    key = entry.provenance.section if user else f"{ws.key}.features"
+    raise ConfigError(target.source_file, key, f"{what} would allow {', '.join(reasons)}; refused (set "
+                      f"allow_broad: true on workspace {ws.name} to accept it)")
+
+
+def _user_entries(ws: Workspace, cloud: str) -> list[Endpoint]:
+    """The workspace's extra_rules as entries (id `user`), compiled and guarded like the catalogue's."""
+    out = []
+    for r in ws.extra_rules:
+        kind = "service_tag" if r.kind == "address" else r.kind
+        out.append(Endpoint(
+            id=USER_ENTRY, kind=kind,  # type: ignore[arg-type]
+            value=r.value, direction="outbound",
+            ports=tuple(PortSpec(*p.split(":", 1)) for p in r.ports), clouds=frozenset({cloud}),
+            features=frozenset({"baseline"}), purpose=f"extra rule ({ws.key}.{r.key.rsplit('.', 1)[-1]})",
+            provenance=Provenance(section=r.key), strategy="common"))
+    return out
 
 
 def _merge_ports(ports: set[str]) -> list[str]:

@@ -67,7 +67,9 @@ _TARGET_KEYS = {
 _WORKSPACE_KEYS = {
     "name", "region", "storage_account", "source_addresses", "source_ip_groups", "features", "priority",
     "resource_group", "subscription_id", "allow_by", "key_vault", "container_registry", "workspace_id",
+    "allow_broad", "extra_rules",
 }
+_EXTRA_KINDS = {"fqdn": "fqdn", "service_tag": "service_tag", "url": "url_path", "address": "address"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,18 @@ class Workspace:
     container_registry: str | None = None  # {registry}: the workspace's container registry name
     workspace_id: str | None = None  # {workspace_id}: the workspace's id (a GUID)
     requested: frozenset[str] = frozenset()  # the features named in the file (not via `all`, not implied)
+    allow_broad: bool = False  # accept rules to *, 0.0.0.0/0, Internet, AzureCloud, all ports, bare * FQDN
+    extra_rules: tuple[ExtraRule, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExtraRule:
+    """One of a workspace's `extra_rules`: compiled like a catalogue entry, shown as `user`."""
+
+    kind: str  # fqdn | wildcard_fqdn | service_tag | url_path | address
+    value: str
+    ports: tuple[str, ...]  # PROTO:PORTS, as in the catalogue
+    key: str  # where it is in the file, for errors
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,6 +484,67 @@ def _allow_by(ctx: _Ctx, key: str, value: object) -> str | None:
     return s
 
 
+def _bool(ctx: _Ctx, key: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ctx.fail(key, f"expected true or false, got {_type(value)}")
+    return value
+
+
+def _extra_rules(ctx: _Ctx, key: str, value: object) -> tuple[ExtraRule, ...]:
+    """`[{fqdn|service_tag|url|address: X, ports: [443, "UDP:123", ...], protocol?: TCP|UDP|Any}]`."""
+    from reconciler.catalogue.load import check_value
+
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ctx.fail(key, f"expected a list of rules, got {_type(value)}")
+    out = []
+    for i, raw in enumerate(value):
+        rkey = f"{key}[{i}]"
+        r = _mapping(ctx, rkey, raw, {*_EXTRA_KINDS, "ports", "protocol"})
+        kinds = [k for k in _EXTRA_KINDS if k in r]
+        if len(kinds) != 1:
+            raise ctx.fail(rkey, "give exactly one of fqdn, service_tag, url, address")
+        dest = _req_str(ctx, _k(rkey, kinds[0]), r[kinds[0]])
+        kind = _EXTRA_KINDS[kinds[0]]
+        if kind == "fqdn" and dest.startswith("*"):
+            kind = "wildcard_fqdn"
+        if kind == "address":
+            if dest != "*":
+                try:
+                    ipaddress.ip_network(dest, strict=True)
+                except ValueError as exc:
+                    raise ctx.fail(_k(rkey, "address"), f"malformed address or CIDR {dest!r}: {exc}") from None
+        elif dest != "*":  # a bare * is left to the guardrails, which name it
+            problem = check_value(kind, dest)
+            if problem or "{" in dest:
+                raise ctx.fail(_k(rkey, kinds[0]), f"{dest!r}: {problem or 'placeholders are for the catalogue'}")
+        proto = _str(ctx, _k(rkey, "protocol"), r.get("protocol"), required=False)
+        if proto is not None and proto not in ("TCP", "UDP", "Any"):
+            raise ctx.fail(_k(rkey, "protocol"), f"unknown protocol {proto!r} (expected TCP, UDP or Any)")
+        ports_raw = r.get("ports")
+        if not isinstance(ports_raw, list) or not ports_raw:
+            raise ctx.fail(_k(rkey, "ports"), "expected a non-empty list of ports (443, \"8000-8010\", \"*\")")
+        ports = []
+        for j, p in enumerate(ports_raw):
+            pkey = _k(rkey, f"ports[{j}]")
+            text = str(p) if isinstance(p, int) and not isinstance(p, bool) else p
+            if not isinstance(text, str) or not re.match(r"^(\*|\d{1,5}(-\d{1,5})?)$", text):
+                raise ctx.fail(pkey, f"expected a port, a range a-b or *, got {p!r}")
+            if any(part != "*" and not 0 < int(part) <= 65535 for part in text.split("-")):
+                raise ctx.fail(pkey, f"port {text} outside 1-65535")
+            web = proto in (None, "TCP") and text in ("80", "443") and kind in ("fqdn", "wildcard_fqdn", "url_path")
+            if web:
+                ports.append(f"{'Http' if text == '80' else 'Https'}:{text}")
+            else:
+                if kind in ("wildcard_fqdn", "url_path") and dest != "*":
+                    raise ctx.fail(pkey, f"a {'wildcard FQDN' if kind == 'wildcard_fqdn' else 'URL'} works only on "
+                                   "ports 80 and 443 (application rules); use an exact fqdn for other ports")
+                ports.append(f"{proto or 'TCP'}:{text}")
+        out.append(ExtraRule(kind=kind, value=dest, ports=tuple(ports), key=rkey))
+    return tuple(out)
+
+
 def _resource_name(ctx: _Ctx, key: str, value: object, pattern: re.Pattern[str], what: str) -> str | None:
     s = _str(ctx, key, value, required=False)
     if s is not None and not pattern.match(s):
@@ -551,6 +626,8 @@ def _workspace(ctx: _Ctx, key: str, raw: object, cloud: str, catalogue: Catalogu
         key=key,
         allow_by=_allow_by(ctx, _k(key, "allow_by"), w.get("allow_by")),
         requested=frozenset(requested),
+        allow_broad=_bool(ctx, _k(key, "allow_broad"), w.get("allow_broad", False)),
+        extra_rules=_extra_rules(ctx, _k(key, "extra_rules"), w.get("extra_rules")),
         key_vault=_resource_name(ctx, _k(key, "key_vault"), w.get("key_vault"), KEY_VAULT_RE,
                                  "key vault name (3-24 letters, digits and '-', starting with a letter)"),
         container_registry=_resource_name(ctx, _k(key, "container_registry"), w.get("container_registry"),

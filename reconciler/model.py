@@ -381,6 +381,14 @@ class RuleOrigin:
     rule: str
     workspace: str
     entry_ids: tuple[str, ...]
+    # how much the rule lets through: one of BREADTHS
+    breadth: str = ""
+
+
+# Breadth of a rule, widest first (`render --format table` marks each rule; `render` prints a summary).
+BREADTHS: tuple[str, ...] = ("global tag", "regional tag", "wildcard", "widened URL", "per-resource host",
+                             "exact host", "URL path")
+USER_ENTRY = "user"  # the entry id of a workspace's extra_rules
 
 
 @dataclass(frozen=True, slots=True)
