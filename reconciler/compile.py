@@ -313,16 +313,26 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
                         acc.app_protocols.add(ApplicationProtocol(proto, _port(spec)))
                         acc.entry_ids.add(entry.id)
                         acc.breadths.add("URL path")
+                    if any(spec.app_protocol == "Https" for spec in entry.ports):
+                        warn("tls-inspection-client-trust", entry, f"{value} is filtered by URL with terminateTLS: "
+                             "the compute instances and clusters must trust the firewall's TLS-inspection CA "
+                             "certificate (its intermediate CA), or their HTTPS requests to it fail", ws)
+                    out.rows.extend(_rows(target, ws, entry, value, entry.ports, enforced))
                 else:
+                    # without TLS inspection only the host can be matched: widen on the ports the source lists
+                    # for this URL (widen_ports), never on the others
+                    wide = entry.widen_ports or entry.ports
+                    dropped = [spec for spec in entry.ports if spec not in wide]
                     acc = out.acc("app-fqdn", host)
-                    enforced = "application-rule (widened to host)"
                     warn("url-widened", entry, f"{value} needs Azure Firewall Premium with TLS inspection for "
-                         f"URL filtering; allowing the whole host {host} instead", ws)
-                    for spec in entry.ports:
+                         f"URL filtering; allowing the whole host {host} on {_ports(wide)} instead"
+                         + (f" (not on {_ports(dropped)})" if dropped else ""), ws)
+                    for spec in wide:
                         acc.app_protocols.add(ApplicationProtocol(spec.app_protocol, _port(spec)))
                     acc.entry_ids.add(entry.id)
                     acc.breadths.add("widened URL")
-                out.rows.extend(_rows(target, ws, entry, value, entry.ports, enforced))
+                    out.rows.extend(_rows(target, ws, entry, value, wide, "application-rule (widened to host)"))
+                    out.rows.extend(_rows(target, ws, entry, value, dropped, "not enforced"))
                 continue
             # fqdn / wildcard_fqdn
             web = [s for s in entry.ports if s.is_web and s.ports.isdigit()]

@@ -133,6 +133,8 @@ class Endpoint:
     covered_by: tuple[str, ...] = ()
     # the documented wildcard used when a per-resource placeholder ({keyvault}, ...) has no value
     if_unknown: str | None = None
+    # url_path: the ports on which Standard (no TLS inspection) may allow the whole host; empty: all its ports
+    widen_ports: tuple[PortSpec, ...] = ()
 
     @property
     def placeholders(self) -> frozenset[str]:

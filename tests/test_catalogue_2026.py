@@ -127,8 +127,12 @@ CHANGES: list[tuple[str, tuple[str, ...], str, str, str, bool, bool]] = [
     ("websocket-only-interactive-jobs", ALL, "vscode",
      "raw.githubusercontent.com/microsoft/vscode-tools-for-ai/master/azureml_remote_websocket_server/*",
      "Https:443", True, False),
-    ("websocket-interactive-jobs", ALL, "interactive_jobs",
+    ("websocket-interactive-jobs-old-url", ALL, "interactive_jobs",
      "raw.githubusercontent.com/microsoft/vscode-tools-for-ai/master/azureml_remote_websocket_server/*",
+     "Https:443", False, False),
+    # aligned with A-2026's value (issue 13): github.com "tree" path, scheme dropped, HTTPS only
+    ("websocket-interactive-jobs", ALL, "interactive_jobs",
+     "github.com/microsoft/vscode-tools-for-ai/tree/master/azureml_remote_websocket_server/*",
      "Https:443", False, True),
     # Kubernetes compute (Arc / AKS extension)
     *[(f"arc-removed-{v}", ALL, "arc_extension", v, "Https:443", True, False) for v in (
@@ -236,6 +240,7 @@ def test_provenance_names_a_source_for_every_entry(new: Catalogue) -> None:
 
 # Every id-level difference from 2021.11; everything else keeps its id (and is the same endpoint).
 REMOVED = {
+    "vscode.raw-githubusercontent-com-websocket-server",  # now vscode.github-com-websocket-server (A-2026's URL)
     "tag.azure-container-registry", "images.viennaglobal-azurecr-io", "inbound.udr.batch-node-management-region",
     "inbound.nsg.batch-node-management", "arc.training-and-inference.star-blob-core-windows-net",
     *(f"arc.extension-deployment.{x}" for x in (
@@ -243,6 +248,7 @@ REMOVED = {
         "registry-1-docker-io", "production-cloudflare-docker-com", "auth-docker-io")),
 }
 ADDED = {
+    "vscode.github-com-websocket-server",
     "tag.batch-node-management", "tag.storage.storage-firewall", "tag.azure-monitor",
     "hosts.aml.star-azureml-net", "hosts.aml.star-modelmanagement-azureml-net",
     "hosts.aml.automlresources-prod-azureedge-net", "hosts.aml.aka-ms",
@@ -348,7 +354,7 @@ def test_public_2026_example_rules(catalogue_store: CatalogueStore, examples_dir
     assert {(w.code, w.entry_id) for w in desired.warnings} == {
         ("nsg-only", "inbound.nsg.azure-machine-learning"),
         ("nsg-only", "vscode.ports.star-instances-azureml-ms"),
-        ("url-widened", "vscode.raw-githubusercontent-com-websocket-server"),
+        ("url-widened", "vscode.github-com-websocket-server"),
         # Microsoft's networkFeatures omit FW for these; the docs use them in Azure Firewall anyway
         ("tag-not-firewall-usable", "aks.net.azurecloud-region"),
         ("tag-not-firewall-usable", "tag.batch-node-management"),

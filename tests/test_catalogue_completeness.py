@@ -360,7 +360,7 @@ MUST_BE_RECORDED = {"E-01", "E-02", "E-03", "E-04", "E-05", "E-06", "E-08", "E-1
 KINDS = {TAG, FQDN, WILD, URL}
 ENTRY_KEYS = {
     "id", "kind", "value", "direction", "ports", "clouds", "features", "apply_as", "fallback", "purpose",
-    "provenance", "corrections", "notes", "strategy", "covered_by", "if_unknown",
+    "provenance", "corrections", "notes", "strategy", "covered_by", "if_unknown", "widen_ports",
 }  # fmt: skip
 ENTRY_REQUIRED = {"id", "kind", "value", "direction", "ports", "clouds", "features", "purpose", "provenance",
                   "strategy"}

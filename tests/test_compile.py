@@ -258,11 +258,26 @@ def test_url_path_on_premium_with_tls_inspection(tmp_path: Path, catalogue: Cata
     assert rule.terminate_tls
     assert not rule.target_fqdns
     assert (d.requirements.premium, d.requirements.tls_inspection) == (True, True)
-    assert d.warnings == ()
+    # terminateTLS works only when the clients trust the firewall's CA: said, once (issue 13)
+    assert [(w.code, w.entry_id) for w in d.warnings] == [("tls-inspection-client-trust", "u")]
     body = group_to_arm(d.group)["properties"]["ruleCollections"][0]["rules"][0]
     assert body["targetUrls"] == [URL]
     assert body["terminateTLS"] is True
     assert "targetFqdns" not in body
+
+
+def test_url_path_widens_only_on_the_ports_the_source_lists(tmp_path: Path, catalogue: Catalogue) -> None:
+    entry = replace(ep("u", "url_path", URL, ["Http:80", "Https:443"]), widen_ports=(PortSpec("Https", "443"),))
+    d = compile_entries(tmp_path, catalogue, entry)
+    (rule,) = app_rules(d)
+    assert rule.target_fqdns == {"raw.githubusercontent.com"}
+    assert {str(p) for p in rule.protocols} == {"Https:443"}
+    (w,) = d.warnings
+    assert w.code == "url-widened" and "on Https:443 instead (not on Http:80)" in w.message
+    assert {(r.port, r.enforced_as) for r in d.allow_list} == {
+        ("443", "application-rule (widened to host)"), ("80", "not enforced")}
+    premium = compile_entries(tmp_path, catalogue, entry, firewall={"tier": "Premium", "tls_inspection": True})
+    assert {str(p) for r in app_rules(premium) for p in r.protocols} == {"Http:80", "Https:443"}
 
 
 @pytest.mark.parametrize("firewall", [None, {"tier": "Standard"}, {"tier": "Premium", "tls_inspection": False}])

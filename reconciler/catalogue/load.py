@@ -48,7 +48,7 @@ RESOURCE_PLACEHOLDERS = ("keyvault", "registry", "workspace_id")
 _TOP_KEYS = {"version", "title", "source", "well_known_ports", "features", "corrections", "files"}
 _ENTRY_KEYS = {
     "id", "kind", "value", "direction", "ports", "clouds", "features", "apply_as", "fallback", "purpose",
-    "provenance", "corrections", "notes", "strategy", "covered_by", "if_unknown",
+    "provenance", "corrections", "notes", "strategy", "covered_by", "if_unknown", "widen_ports",
 }
 _PROVENANCE_KEYS = {"section", "seed_text", "also_in", "in_seed_text", "source"}
 
@@ -428,6 +428,16 @@ def _entry(f: str, key: str, raw: object, features: set[str], corrections: set[s
                              "the workspace does not name the resource")
     if if_unknown is not None and not resource:
         raise CatalogueError(f, f"{key}.if_unknown", "only for values with {keyvault}, {registry} or {workspace_id}")
+    widen: list[PortSpec] = []
+    if raw.get("widen_ports") is not None:
+        if kind != "url_path":
+            raise CatalogueError(f, f"{key}.widen_ports", "only for url_path entries")
+        for i, p in enumerate(_str_list(f, f"{key}.widen_ports", raw["widen_ports"])):
+            proto, _, rng = p.partition(":")
+            spec = PortSpec(proto, rng)
+            if spec not in ports:
+                raise CatalogueError(f, f"{key}.widen_ports[{i}]", f"{p!r} is not one of the entry's ports")
+            widen.append(spec)
     notes = raw.get("notes")
     return Endpoint(
         id=eid,
@@ -446,4 +456,5 @@ def _entry(f: str, key: str, raw: object, features: set[str], corrections: set[s
         strategy=strategy,  # type: ignore[arg-type]
         covered_by=tuple(covered_by),
         if_unknown=if_unknown,
+        widen_ports=tuple(widen),
     )
