@@ -5,8 +5,8 @@ For a workspace with one feature, each endpoint the catalogue lists for it (and 
 features it implies) must be let through by the compiled rules: the host itself on each of its ports (a URL
 path by its host, on Standard only on the ports the source gives for the URL, `widen_ports`; a wildcard on a
 non-web port by its declared fallback tag), or, under `allow_by: service_tags`, a selected tag that covers it;
-a service tag, under `fqdns`, by the hosts that replace it. The gaps this found are corrections E-21 to E-23 (docs/catalogue-corrections.md); the
-regression tests at the end pin each one.
+a service tag, under `fqdns`, by the hosts that replace it. The gaps this found are corrections E-21 to E-23
+(docs/catalogue-corrections.md); the regression tests at the end pin each one.
 """
 
 from __future__ import annotations
