@@ -209,3 +209,14 @@ def test_a_per_resource_entry_must_declare_its_wildcard(tmp_path: Path, catalogu
     path.write_text(text.replace('    if_unknown: "*.vault.azure.net"', "", 1), encoding="utf-8")
     with pytest.raises(CatalogueError, match=r"if_unknown: required with \{keyvault\}"):
         CatalogueStore(root).get(NEW)
+
+
+def test_a_covered_host_is_listed_with_its_tag(tmp_path: Path, catalogue_store: CatalogueStore) -> None:
+    """The allow-list export (and `amlfw deps`) still names the host, and says which tag lets it through."""
+    from reconciler.deps import Dependency, check_dependencies
+
+    d = compile_with(tmp_path, catalogue_store, OLD, features=["compute"])
+    rows = [r for r in d.allow_list if r.destination == "*.blob.core.windows.net"]
+    assert rows and all(r.enforced_as == "service tag Storage.WestUS2 (covers this host)" for r in rows)
+    (check,) = check_dependencies(d, "mlws", [Dependency("Azure Storage", "mlwssa.blob.core.windows.net", 443)])
+    assert check.covered
