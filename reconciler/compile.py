@@ -255,6 +255,12 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
             if not any(target.cloud in e.clouds and e.features & wanted for e in catalogue.entries):
                 warn("feature-empty", None, f"feature {feature} has no endpoints in {target.cloud} in catalogue "
                      f"{catalogue.version}; it adds no rule here (amlfw catalogue list --feature {feature})", ws)
+        for feature in sorted(ws.requested):
+            info = catalogue.feature(feature)
+            for needed, why in info.needs if info else ():
+                if needed not in ws.features:
+                    warn("feature-needs", None, f"feature {feature} usually needs {needed}, which is not selected: "
+                         f"{why}", ws)
         kept, covered = split_by_strategy(catalogue, target.cloud, ws.features, allow_by)
         for entry, tag in covered:
             # not a rule: the allow-list (and `amlfw deps`) shows which tag lets the host through

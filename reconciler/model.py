@@ -150,6 +150,8 @@ class FeatureInfo:
     name: str
     description: str
     implies: tuple[str, ...] = ()
+    # (feature, why): another feature this one usually needs, for a `feature-needs` warning when it is absent
+    needs: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

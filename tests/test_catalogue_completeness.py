@@ -491,7 +491,7 @@ def test_features_declared_with_descriptions() -> None:
     features = catalogue()["features"]
     assert set(features) >= REQUIRED_FEATURES
     for name, spec in features.items():
-        assert set(spec) <= {"description", "implies"}, name
+        assert set(spec) <= {"description", "implies", "needs"}, name
         assert isinstance(spec["description"], str)
         assert spec["description"].strip(), name
         for implied in spec.get("implies", []):

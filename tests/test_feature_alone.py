@@ -182,3 +182,14 @@ def test_a_feature_empty_in_a_cloud_warns(tmp_path: Path, catalogue_store: Catal
                       "service_tags")
     (w,) = [w for w in d.warnings if w.code == "feature-empty"]
     assert "automl_nlp_vision" in w.message and "AzureUSGovernment" in w.message
+
+
+@pytest.mark.parametrize(("version", "feature", "needed"), [("azureml-2021.11", "compute", "inbound_udr"),
+                                                            ("azureml-2026.03", "public_ip_compute", "inbound_udr")])
+def test_a_feature_says_what_else_it_needs(tmp_path: Path, catalogue_store: CatalogueStore, version: str,
+                                           feature: str, needed: str) -> None:
+    """Where a feature needs something another part of the configuration provides (inbound routes), it says so."""
+    d = compile_alone(tmp_path, catalogue_store, version, "AzureCloud", feature, "service_tags")
+    (w,) = [w for w in d.warnings if w.code == "feature-needs"]
+    assert f"feature {feature} usually needs {needed}" in w.message and "route_table" in w.message
+    assert d.routes == ()  # the routes come only with inbound_udr

@@ -247,11 +247,17 @@ def _features(f: str, raw: object) -> tuple[FeatureInfo, ...]:
             raise CatalogueError(f, key, "feature names are lower_snake_case")
         if not isinstance(body, dict):
             raise CatalogueError(f, key, "expected {description: ..., implies: [...]}")
-        _keys(f, key, body, {"description", "implies"}, required={"description"})
+        _keys(f, key, body, {"description", "implies", "needs"}, required={"description"})
         implies = body.get("implies") or []
         if not isinstance(implies, list) or any(i not in raw for i in implies):
             raise CatalogueError(f, f"{key}.implies", "expected a list of declared feature names")
-        out.append(FeatureInfo(name, _s(f, f"{key}.description", body["description"]), tuple(implies)))
+        needs = []
+        for i, n in enumerate(body.get("needs") or []):
+            if not isinstance(n, dict) or set(n) != {"feature", "why"} or n["feature"] not in raw:
+                raise CatalogueError(f, f"{key}.needs[{i}]", "expected {feature: <declared feature>, why: <text>}")
+            needs.append((str(n["feature"]), _s(f, f"{key}.needs[{i}].why", n["why"])))
+        out.append(FeatureInfo(name, _s(f, f"{key}.description", body["description"]), tuple(implies),
+                               tuple(needs)))
     if "baseline" not in raw:
         raise CatalogueError(f, "features.baseline", "the 'baseline' feature (always required) must be declared")
     return tuple(out)
