@@ -275,6 +275,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     pairs = select_targets(pairs, args.target)
     renderer = {"arm": r.render_arm, "table": r.render_table, "csv": r.render_csv, "json": r.render_allow_json}
     emit(renderer[args.format](pairs), getattr(args, "out", None))
+    sys.stderr.write(r.breadth_summary(pairs) + "\n")
     return EXIT_OK
 
 

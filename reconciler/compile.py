@@ -21,13 +21,15 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from reconciler.arm import port_key
 from reconciler.config import Config, Target, Workspace
 from reconciler.errors import ConfigError
 from reconciler.model import (
+    BREADTHS,
+    USER_ENTRY,
     AllowListRow,
     ApplicationProtocol,
     ApplicationRule,
@@ -37,6 +39,7 @@ from reconciler.model import (
     Endpoint,
     NetworkRule,
     PortSpec,
+    Provenance,
     Requirements,
     Route,
     RuleCollection,
@@ -92,6 +95,7 @@ class _RuleAcc:
     ports: set[str] = field(default_factory=set)
     app_protocols: set[ApplicationProtocol] = field(default_factory=set)
     entry_ids: set[str] = field(default_factory=set)
+    breadths: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -117,6 +121,110 @@ def select_entries(catalogue: Catalogue, cloud: str, features: Iterable[str]) ->
     return [e for e in catalogue.entries if cloud in e.clouds and e.features & wanted]
 
 
+def strategy_entries(catalogue: Catalogue, cloud: str, features: Iterable[str], allow_by: str) -> list[Endpoint]:
+    """The entries a workspace gets under one strategy (`allow_by`), decided from each entry's data.
+
+    - `both`: every selected entry.
+    - `fqdns`: no service tag (strategy `service_tags`) where the catalogue has hosts: a port of a tag is dropped
+      when a selected host that the tag covers (`covered_by`) is allowed on that protocol and port.
+    - `service_tags`: every entry but the hosts (strategy `fqdns`) that a selected service tag already allows:
+      a port of a host is dropped when one of its `covered_by` tags is selected on that protocol and port, and
+      a host with no port left is dropped. Hosts no selected tag covers stay (e.g. `*.notebooks.azure.net`).
+    """
+    return split_by_strategy(catalogue, cloud, features, allow_by)[0]
+
+
+def split_by_strategy(catalogue: Catalogue, cloud: str, features: Iterable[str], allow_by: str
+                      ) -> tuple[list[Endpoint], list[tuple[Endpoint, str]]]:
+    """(the entries to compile, [(a host entry with only its covered ports, the tag covering them)])."""
+    selected = select_entries(catalogue, cloud, features)
+    if allow_by == "both":
+        return selected, []
+    if allow_by == "fqdns":
+        # a tag's port goes when a selected host it covers is allowed on that port; the rest of the tag stays
+        # (e.g. Storage.<region> of the baseline when no storage host is selected)
+        host_ports: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        for e in selected:
+            if e.strategy == "fqdns":
+                for tag in e.covered_by:
+                    host_ports[tag.lower()].update((_net_protocol(spec), spec.ports) for spec in e.ports)
+        kept: list[Endpoint] = []
+        for e in selected:
+            if e.strategy != "service_tags":
+                kept.append(e)
+                continue
+            tag_left = tuple(s for s in e.ports if not _covers(host_ports.get(e.value.lower(), set()), s))
+            if tag_left:
+                kept.append(e if tag_left == e.ports else replace(e, ports=tag_left))
+        return kept, []
+    tag_ports: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for e in selected:
+        if e.kind == "service_tag" and e.direction == "outbound" and e.apply_as == "firewall":
+            for spec in e.ports:
+                tag_ports[e.value.lower()].add((_net_protocol(spec), spec.ports))
+    out: list[Endpoint] = []
+    covered: list[tuple[Endpoint, str]] = []
+    for e in selected:
+        if e.strategy != "fqdns" or not e.covered_by:
+            out.append(e)
+            continue
+        left: list[PortSpec] = []
+        for spec in e.ports:
+            by = next((t for t in e.covered_by if _covers(tag_ports.get(t.lower(), set()), spec)), None)
+            if by is None:
+                left.append(spec)
+            else:
+                covered.append((replace(e, ports=(spec,)), by))
+        if left:
+            out.append(e if tuple(left) == e.ports else replace(e, ports=tuple(left)))
+    return out, covered
+
+
+def _net_protocol(spec: PortSpec) -> str:
+    return "TCP" if spec.protocol in ("Http", "Https") else spec.protocol
+
+
+def _port_range(ports: str) -> tuple[int, int]:
+    if ports == "*":
+        return 1, 65535
+    lo, _, hi = ports.partition("-")
+    return int(lo), int(hi or lo)
+
+
+def _covers(tag_specs: set[tuple[str, str]], spec: PortSpec) -> bool:
+    """True when a service-tag rule on (protocol, ports) in `tag_specs` allows `spec` of a host."""
+    proto = _net_protocol(spec)
+    lo, hi = _port_range(spec.ports)
+    for tag_proto, tag_ports in tag_specs:
+        if tag_proto not in (proto, "Any"):
+            continue
+        tlo, thi = _port_range(tag_ports)
+        if tlo <= lo and hi <= thi:
+            return True
+    return False
+
+
+def _per_resource(target: Target, ws: Workspace, entry: Endpoint, suffixes: dict[str, str],
+                  warn: Callable[[str, Endpoint | None, str, Workspace | None], None]) -> Endpoint:
+    """Fill {keyvault}/{registry}/{workspace_id} from the workspace, or fall back to the entry's wildcard."""
+    values = {"keyvault": ws.key_vault, "registry": ws.container_registry, "workspace_id": ws.workspace_id}
+    keys = {"keyvault": "key_vault", "registry": "container_registry", "workspace_id": "workspace_id"}
+    used = [p for p in values if "{" + p + "}" in entry.value]
+    if not used:
+        return entry
+    missing = [p for p in used if values[p] is None]
+    if missing:
+        assert entry.if_unknown is not None  # the loader requires it
+        wildcard = _resolve(target, ws, entry, entry.if_unknown, suffixes)
+        warn("wildcard-fallback", entry, f"{entry.value} names one resource, but the workspace has no "
+             f"{', '.join(keys[p] for p in missing)}; allowing the documented wildcard {wildcard} instead", ws)
+        return replace(entry, kind="wildcard_fqdn", value=entry.if_unknown)
+    value = entry.value
+    for p in used:
+        value = value.replace("{" + p + "}", str(values[p]))
+    return replace(entry, value=value)
+
+
 def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
     warnings: set[CompileWarning] = set()
     routes: dict[str, Route] = {}
@@ -138,9 +246,36 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
     used_priorities: dict[int, str] = {}
     for index, ws in enumerate(ordered):
         out = _WorkspaceOut()
-        entries = sorted(select_entries(catalogue, target.cloud, ws.features), key=lambda e: e.id)
-        for entry in entries:
+        allow_by = ws.allow_by or target.allow_by
+        if allow_by == "both":
+            warn("strategy-both", None, "allow_by: both allows the service tags and the host tables at once, "
+                 "which is wider than either service_tags or fqdns", ws)
+        for feature in sorted(ws.requested):
+            wanted = catalogue.with_implied({feature})
+            if not any(target.cloud in e.clouds and e.features & wanted for e in catalogue.entries):
+                warn("feature-empty", None, f"feature {feature} has no endpoints in {target.cloud} in catalogue "
+                     f"{catalogue.version}; it adds no rule here (amlfw catalogue list --feature {feature})", ws)
+        for feature in sorted(ws.requested):
+            info = catalogue.feature(feature)
+            for needed, why in info.needs if info else ():
+                if needed not in ws.features:
+                    warn("feature-needs", None, f"feature {feature} usually needs {needed}, which is not selected: "
+                         f"{why}", ws)
+        kept, covered = split_by_strategy(catalogue, target.cloud, ws.features, allow_by)
+        for entry, tag in covered:
+            # not a rule: the allow-list (and `amlfw deps`) shows which tag lets the host through
+            entry = _per_resource(target, ws, entry, suffixes, lambda *_: None)
+            tag_value = _resolve(target, ws, entry, tag, suffixes, service_tag=True)
+            out.rows.extend(_rows(target, ws, entry, _resolve(target, ws, entry, entry.value, suffixes),
+                                  entry.ports, f"service tag {tag_value} (covers this host)"))
+        for entry in [*sorted(kept, key=lambda e: e.id), *_user_entries(ws, target.cloud)]:
+            per_resource = bool(entry.placeholders & PER_RESOURCE_PLACEHOLDERS)
+            entry = _per_resource(target, ws, entry, suffixes, warn)
             value = _resolve(target, ws, entry, entry.value, suffixes)
+            if entry.apply_as == "firewall":
+                _guard(target, ws, entry, value, warn)
+                host_breadth = ("wildcard" if "*" in value else "per-resource host" if per_resource
+                                else "exact host")
             if entry.apply_as == "nsg":
                 warn("nsg-only", entry, f"{value} {_ports(entry.ports)} inbound is an NSG rule, not an Azure "
                      "Firewall rule; amlfw lists it in the allow-list export only", ws)
@@ -168,6 +303,7 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
                     acc = out.acc("net-tag", value, proto)
                     acc.ports.add(spec.ports)
                     acc.entry_ids.add(entry.id)
+                    acc.breadths.add(_tag_breadth(entry.value, value, suffixes))
                 out.rows.extend(_rows(target, ws, entry, value, entry.ports, "network-rule"))
                 continue
             if entry.kind == "url_path":
@@ -182,15 +318,27 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
                         acc = out.acc("app-url-tls" if proto == "Https" else "app-url-http", value)
                         acc.app_protocols.add(ApplicationProtocol(proto, _port(spec)))
                         acc.entry_ids.add(entry.id)
+                        acc.breadths.add("URL path")
+                    if any(spec.app_protocol == "Https" for spec in entry.ports):
+                        warn("tls-inspection-client-trust", entry, f"{value} is filtered by URL with terminateTLS: "
+                             "the compute instances and clusters must trust the firewall's TLS-inspection CA "
+                             "certificate (its intermediate CA), or their HTTPS requests to it fail", ws)
+                    out.rows.extend(_rows(target, ws, entry, value, entry.ports, enforced))
                 else:
+                    # without TLS inspection only the host can be matched: widen on the ports the source lists
+                    # for this URL (widen_ports), never on the others
+                    wide = entry.widen_ports or entry.ports
+                    dropped = [spec for spec in entry.ports if spec not in wide]
                     acc = out.acc("app-fqdn", host)
-                    enforced = "application-rule (widened to host)"
                     warn("url-widened", entry, f"{value} needs Azure Firewall Premium with TLS inspection for "
-                         f"URL filtering; allowing the whole host {host} instead", ws)
-                    for spec in entry.ports:
+                         f"URL filtering; allowing the whole host {host} on {_ports(wide)} instead"
+                         + (f" (not on {_ports(dropped)})" if dropped else ""), ws)
+                    for spec in wide:
                         acc.app_protocols.add(ApplicationProtocol(spec.app_protocol, _port(spec)))
                     acc.entry_ids.add(entry.id)
-                out.rows.extend(_rows(target, ws, entry, value, entry.ports, enforced))
+                    acc.breadths.add("widened URL")
+                    out.rows.extend(_rows(target, ws, entry, value, wide, "application-rule (widened to host)"))
+                    out.rows.extend(_rows(target, ws, entry, value, dropped, "not enforced"))
                 continue
             # fqdn / wildcard_fqdn
             web = [s for s in entry.ports if s.is_web and s.ports.isdigit()]
@@ -200,6 +348,7 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
                 for spec in web:
                     acc.app_protocols.add(ApplicationProtocol(spec.app_protocol, int(spec.ports)))
                 acc.entry_ids.add(entry.id)
+                acc.breadths.add(host_breadth)
                 out.rows.extend(_rows(target, ws, entry, value, web, "application-rule"))
             if not other:
                 continue
@@ -210,6 +359,7 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
                     acc = out.acc("net-fqdn", value, proto)
                     acc.ports.add(spec.ports)
                     acc.entry_ids.add(entry.id)
+                    acc.breadths.add(host_breadth)
                 out.rows.extend(_rows(target, ws, entry, value, other, "network-rule (FQDN, needs DNS proxy)"))
             elif entry.fallback is not None:
                 tag = _resolve(target, ws, entry, entry.fallback.value, suffixes, service_tag=True)
@@ -221,15 +371,20 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
                     acc = out.acc("net-tag", tag, proto)
                     acc.ports.add(spec.ports)
                     acc.entry_ids.add(entry.id)
+                    acc.breadths.add(_tag_breadth(entry.fallback.value, tag, suffixes))
                 out.rows.extend(_rows(target, ws, entry, value, other, f"network-rule (fallback {tag})"))
             else:
                 warn("not-expressible", entry, f"{value} on {_ports(other)} cannot be expressed in Azure Firewall "
                      "and the catalogue declares no fallback; not allowed", ws)
                 out.rows.extend(_rows(target, ws, entry, value, other, "not enforced"))
 
+        if allow_by == "fqdns" and any(acc.kind == "net-fqdn" for acc in out.rules.values()):
+            warn("dns-proxy-required", None, "allow_by: fqdns gives network rules with destination FQDNs, which "
+                 "Azure Firewall resolves only with DNS proxy enabled on the policy (and the clients using the "
+                 "firewall as their DNS server)", ws)
         net_name, app_name = collection_names(ws.name)
         base = ws.priority if ws.priority is not None else COLLECTION_BASE_PRIORITY + COLLECTION_STEP * index
-        net_rules, app_rules = _build_rules(ws, out, target)
+        net_rules, app_rules, breadths = _build_rules(ws, out, target)
         for coll_name, prio, rules in ((net_name, base, net_rules), (app_name, base + 1, app_rules)):
             if not rules:
                 continue
@@ -242,11 +397,12 @@ def compile_target(target: Target, catalogue: Catalogue) -> DesiredTarget:
             used_priorities[prio] = coll_name
             collections.append(RuleCollection(name=coll_name, priority=prio, action="Allow",
                                                rules=tuple(r for r, _ in rules)))
-            by_id = {e.id: e for e in entries}
+            by_id = {e.id: e for e in catalogue.entries}
             selected = {"baseline", *ws.features}
             origins.extend(
                 RuleOrigin(coll_name, r.name, ws.name, ids,
-                           tuple(sorted({f for i in ids if i in by_id for f in by_id[i].features} & selected)))
+                           tuple(sorted({f for i in ids if i in by_id for f in by_id[i].features} & selected)),
+                           breadths[r.name])
                 for r, ids in rules)
         rows.extend(out.rows)
 
@@ -315,13 +471,21 @@ def _description(entry_ids: Iterable[str]) -> str:
 
 
 def _build_rules(ws: Workspace, out: _WorkspaceOut, target: Target
-                 ) -> tuple[list[tuple[NetworkRule | ApplicationRule, tuple[str, ...]]], ...]:
+                 ) -> tuple[list[tuple[NetworkRule | ApplicationRule, tuple[str, ...]]],
+                            list[tuple[NetworkRule | ApplicationRule, tuple[str, ...]]], dict[str, str]]:
     net: list[tuple[NetworkRule | ApplicationRule, tuple[str, ...]]] = []
     app: list[tuple[NetworkRule | ApplicationRule, tuple[str, ...]]] = []
     src = frozenset(ws.source_addresses)
     groups = frozenset(ws.source_ip_groups)
+    breadth_of: dict[tuple[str, frozenset[str]], str] = {}
     for acc in out.rules.values():
         ids = tuple(sorted(acc.entry_ids))
+        net_or_app = "NetworkRule" if acc.kind.startswith("net-") else "ApplicationRule"
+        dest_key = (net_or_app, frozenset({acc.destination.lower() if acc.kind != "net-tag" else acc.destination}))
+        if acc.kind.startswith("app-url"):
+            host, sep, path = acc.destination.partition("/")
+            dest_key = (net_or_app, frozenset({host.lower() + sep + path}))
+        breadth_of[dest_key] = _breadth(acc.breadths | ({breadth_of[dest_key]} if dest_key in breadth_of else set()))
         if acc.kind == "net-tag":
             name = safe_name(f"tag-{acc.destination}-{acc.protocol.lower()}")
             net.append((NetworkRule(name=name, ip_protocols=frozenset({acc.protocol}), source_addresses=src,
@@ -345,7 +509,82 @@ def _build_rules(ws: Workspace, out: _WorkspaceOut, target: Target
             app.append((ApplicationRule(name=name, protocols=frozenset(acc.app_protocols), source_addresses=src,
                                         source_ip_groups=groups, target_urls=frozenset({acc.destination}),
                                         terminate_tls=tls, description=_description(ids)), ids))
-    return _dedupe_names(net), _dedupe_names(app)
+    net_d, app_d = _dedupe_names(net), _dedupe_names(app)
+    return net_d, app_d, {r.name: breadth_of[(type(r).__name__, _destinations(r))] for r, _ in net_d + app_d}
+
+
+PER_RESOURCE_PLACEHOLDERS = frozenset({"storage", "keyvault", "registry", "workspace_id"})
+# the destinations and ports no rule may have unless the workspace sets allow_broad: true
+BROAD_DESTINATIONS = {"*": "any destination (*)", "0.0.0.0/0": "every IPv4 address (0.0.0.0/0)",
+                      "internet": "the Internet service tag", "azurecloud": "the global AzureCloud tag (all of Azure)",
+                      "any": "any destination"}
+
+
+def _breadth(found: set[str]) -> str:
+    """One breadth for a rule: an exact host wins over a widened URL on the same host (the host is needed
+    anyway); otherwise the widest."""
+    if "exact host" in found and found <= {"exact host", "widened URL", "per-resource host"}:
+        return "exact host"
+    for b in BREADTHS:
+        if b in found:
+            return b
+    return "exact host"
+
+
+def _tag_breadth(raw: str, tag: str, suffixes: dict[str, str]) -> str:
+    """Regional when the catalogue writes `Tag.{region}` or the tag ends with a region of the cloud."""
+    if tag[:1].isdigit() or tag.startswith("*"):  # an address from extra_rules
+        return "exact host" if tag.endswith("/32") or "/" not in tag else "wildcard"
+    if raw.endswith(".{region}"):
+        return "regional tag"
+    _, dot, suffix = tag.partition(".")
+    regional = {v.lower() for v in suffixes.values()} | set(suffixes)
+    return "regional tag" if dot and suffix.lower() in regional else "global tag"
+
+
+def _all_ports(ports: str) -> bool:
+    if ports == "*":
+        return True
+    lo, _, hi = ports.partition("-")
+    return int(lo) <= 1 and int(hi or lo) >= 65535
+
+
+def _guard(target: Target, ws: Workspace, entry: Endpoint, value: str,
+           warn: Callable[[str, Endpoint | None, str, Workspace | None], None]) -> None:
+    """Refuse a rule to *, 0.0.0.0/0, Internet, the global AzureCloud tag, all ports or a bare * FQDN, whether it
+    comes from the catalogue or from extra_rules, unless the workspace sets allow_broad: true."""
+    reasons = []
+    dests = {value.lower()}
+    if entry.kind == "url_path":
+        dests.add(value.split("/", 1)[0].lower())
+    if entry.fallback is not None:
+        dests.add(entry.fallback.value.lower())
+    reasons += [BROAD_DESTINATIONS[d] for d in sorted(dests) if d in BROAD_DESTINATIONS]
+    reasons += [f"all ports ({spec})" for spec in entry.ports if _all_ports(spec.ports)]
+    if not reasons:
+        return
+    user = entry.id == USER_ENTRY
+    what = f"extra rule {value}" if user else f"catalogue entry {entry.id} ({value})"
+    if ws.allow_broad:
+        warn("broad-rule", entry, f"{what} allows {', '.join(reasons)}; accepted because allow_broad is true", ws)
+        return
+    key = entry.provenance.section if user else f"{ws.key}.features"
+    raise ConfigError(target.source_file, key, f"{what} would allow {', '.join(reasons)}; refused (set "
+                      f"allow_broad: true on workspace {ws.name} to accept it)")
+
+
+def _user_entries(ws: Workspace, cloud: str) -> list[Endpoint]:
+    """The workspace's extra_rules as entries (id `user`), compiled and guarded like the catalogue's."""
+    out = []
+    for r in ws.extra_rules:
+        kind = "service_tag" if r.kind == "address" else r.kind
+        out.append(Endpoint(
+            id=USER_ENTRY, kind=kind,  # type: ignore[arg-type]
+            value=r.value, direction="outbound",
+            ports=tuple(PortSpec(*p.split(":", 1)) for p in r.ports), clouds=frozenset({cloud}),
+            features=frozenset({"baseline"}), purpose=f"extra rule ({ws.key}.{r.key.rsplit('.', 1)[-1]})",
+            provenance=Provenance(section=r.key), strategy="common"))
+    return out
 
 
 def _merge_ports(ports: set[str]) -> list[str]:

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from reconciler.errors import ConfigError, quote
-from reconciler.model import CLOUDS, Catalogue
+from reconciler.model import ALLOW_BY, CLOUDS, Catalogue
 from reconciler.yamlio import UnreadableFile, load_yaml, read_text
 
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -46,6 +46,9 @@ STORAGE_RE = re.compile(r"^[a-z0-9]{3,24}$")
 # Azure's rule for resource group names: 1-90 letters, digits, '_', '-', '.', '(' and ')', not ending in '.'
 # (so never '.' or '..': in an id those would walk up the URL path)
 _RG_PATTERN = r"[-\w._()]{0,89}[-\w_()]"
+KEY_VAULT_RE = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{1,22}[A-Za-z0-9]$")
+REGISTRY_RE = re.compile(r"^[A-Za-z0-9]{5,50}$")
+WORKSPACE_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 IP_GROUP_ID_RE = re.compile(
     r"^/subscriptions/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
     rf"/resourceGroups/{_RG_PATTERN}"
@@ -74,12 +77,14 @@ _AZURE_RANGES: dict[str, tuple[float, float]] = {
 _TARGET_KEYS = {
     "name", "catalogue", "cloud", "arm_endpoint", "allow_custom_arm_endpoint", "subscription_id", "firewall_policy",
     "firewall", "rule_collection_group", "workspaces", "route_table", "credential", "azure", "limits",
-    "accept_warnings",
+    "accept_warnings", "allow_by",
 }
 _WORKSPACE_KEYS = {
     "name", "region", "storage_account", "source_addresses", "source_ip_groups", "features", "priority",
-    "resource_group", "subscription_id",
+    "resource_group", "subscription_id", "allow_by", "key_vault", "container_registry", "workspace_id",
+    "allow_broad", "extra_rules",
 }
+_EXTRA_KINDS = {"fqdn": "fqdn", "service_tag": "service_tag", "url": "url_path", "address": "address"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +106,23 @@ class Workspace:
     resource_group: str | None = None  # the workspace's own resource group: enables `amlfw deps`
     subscription_id: str | None = None  # the workspace's subscription, when not the target's
     key: str = ""
+    allow_by: str | None = None  # service_tags | fqdns | both; None: the target's
+    key_vault: str | None = None  # {keyvault}: the workspace's key vault name
+    container_registry: str | None = None  # {registry}: the workspace's container registry name
+    workspace_id: str | None = None  # {workspace_id}: the workspace's id (a GUID)
+    requested: frozenset[str] = frozenset()  # the features named in the file (not via `all`, not implied)
+    allow_broad: bool = False  # accept rules to *, 0.0.0.0/0, Internet, AzureCloud, all ports, bare * FQDN
+    extra_rules: tuple[ExtraRule, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExtraRule:
+    """One of a workspace's `extra_rules`: compiled like a catalogue entry, shown as `user`."""
+
+    kind: str  # fqdn | wildcard_fqdn | service_tag | url_path | address
+    value: str
+    ports: tuple[str, ...]  # PROTO:PORTS, as in the catalogue
+    key: str  # where it is in the file, for errors
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +181,7 @@ class Target:
     source_file: str = ""
     key: str = ""
     accept_warnings: tuple[str, ...] = ()  # warning codes or catalogue entry ids acknowledged in the config
+    allow_by: str = "service_tags"  # the default strategy of its workspaces
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,6 +479,7 @@ def _target(ctx: _Ctx, key: str, raw: Mapping[str, Any], resolve_catalogue: Cata
         seen[lowered] = i
         workspaces.append(ws)
 
+    allow_by = _allow_by(ctx, _k(key, "allow_by"), raw.get("allow_by")) or "service_tags"
     given_name = _str(ctx, _k(key, "name"), raw.get("name"), required=False)
     if given_name is not None and (len(given_name) > NAME_MAX or not given_name.isprintable()):
         raise ctx.fail(_k(key, "name"), f"invalid target name {quote(given_name)}: at most {NAME_MAX} printable "
@@ -484,6 +508,7 @@ def _target(ctx: _Ctx, key: str, raw: Mapping[str, Any], resolve_catalogue: Cata
         source_file=ctx.file,
         key=key,
         accept_warnings=tuple(accepted),
+        allow_by=allow_by,
     )
 
 
@@ -518,6 +543,81 @@ def _check_known_endpoint(ctx: _Ctx, key: str, endpoint: str, cloud: str) -> Non
 def _short_reason(exc: Exception, value: str) -> str:
     """An exception's text without the (possibly huge) value it repeats."""
     return " ".join(str(exc).replace(repr(value), "it").replace(value, "it").split())[:120]
+
+
+def _allow_by(ctx: _Ctx, key: str, value: object) -> str | None:
+    s = _str(ctx, key, value, required=False)
+    if s is not None and s not in ALLOW_BY:
+        raise ctx.fail(key, f"unknown strategy {s!r} (expected one of {', '.join(ALLOW_BY)})")
+    return s
+
+
+def _bool(ctx: _Ctx, key: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ctx.fail(key, f"expected true or false, got {_type(value)}")
+    return value
+
+
+def _extra_rules(ctx: _Ctx, key: str, value: object) -> tuple[ExtraRule, ...]:
+    """`[{fqdn|service_tag|url|address: X, ports: [443, "UDP:123", ...], protocol?: TCP|UDP|Any}]`."""
+    from reconciler.catalogue.load import check_value
+
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ctx.fail(key, f"expected a list of rules, got {_type(value)}")
+    out = []
+    for i, raw in enumerate(value):
+        rkey = f"{key}[{i}]"
+        r = _mapping(ctx, rkey, raw, {*_EXTRA_KINDS, "ports", "protocol"})
+        kinds = [k for k in _EXTRA_KINDS if k in r]
+        if len(kinds) != 1:
+            raise ctx.fail(rkey, "give exactly one of fqdn, service_tag, url, address")
+        dest = _req_str(ctx, _k(rkey, kinds[0]), r[kinds[0]])
+        kind = _EXTRA_KINDS[kinds[0]]
+        if kind == "fqdn" and dest.startswith("*"):
+            kind = "wildcard_fqdn"
+        if kind == "address":
+            if dest != "*":
+                try:
+                    ipaddress.ip_network(dest, strict=True)
+                except ValueError as exc:
+                    raise ctx.fail(_k(rkey, "address"), f"malformed address or CIDR {dest!r}: {exc}") from None
+        elif dest != "*":  # a bare * is left to the guardrails, which name it
+            problem = check_value(kind, dest)
+            if problem or "{" in dest:
+                raise ctx.fail(_k(rkey, kinds[0]), f"{dest!r}: {problem or 'placeholders are for the catalogue'}")
+        proto = _str(ctx, _k(rkey, "protocol"), r.get("protocol"), required=False)
+        if proto is not None and proto not in ("TCP", "UDP", "Any"):
+            raise ctx.fail(_k(rkey, "protocol"), f"unknown protocol {proto!r} (expected TCP, UDP or Any)")
+        ports_raw = r.get("ports")
+        if not isinstance(ports_raw, list) or not ports_raw:
+            raise ctx.fail(_k(rkey, "ports"), "expected a non-empty list of ports (443, \"8000-8010\", \"*\")")
+        ports = []
+        for j, p in enumerate(ports_raw):
+            pkey = _k(rkey, f"ports[{j}]")
+            text = str(p) if isinstance(p, int) and not isinstance(p, bool) else p
+            if not isinstance(text, str) or not re.match(r"^(\*|\d{1,5}(-\d{1,5})?)$", text):
+                raise ctx.fail(pkey, f"expected a port, a range a-b or *, got {p!r}")
+            if any(part != "*" and not 0 < int(part) <= 65535 for part in text.split("-")):
+                raise ctx.fail(pkey, f"port {text} outside 1-65535")
+            web = proto in (None, "TCP") and text in ("80", "443") and kind in ("fqdn", "wildcard_fqdn", "url_path")
+            if web:
+                ports.append(f"{'Http' if text == '80' else 'Https'}:{text}")
+            else:
+                if kind in ("wildcard_fqdn", "url_path") and dest != "*":
+                    raise ctx.fail(pkey, f"a {'wildcard FQDN' if kind == 'wildcard_fqdn' else 'URL'} works only on "
+                                   "ports 80 and 443 (application rules); use an exact fqdn for other ports")
+                ports.append(f"{proto or 'TCP'}:{text}")
+        out.append(ExtraRule(kind=kind, value=dest, ports=tuple(ports), key=rkey))
+    return tuple(out)
+
+
+def _resource_name(ctx: _Ctx, key: str, value: object, pattern: re.Pattern[str], what: str) -> str | None:
+    s = _str(ctx, key, value, required=False)
+    if s is not None and not pattern.match(s):
+        raise ctx.fail(key, f"invalid {what} {s!r}")
+    return s
 
 
 def _number(ctx: _Ctx, key: str, value: object, lo: float, hi: float) -> float:
@@ -566,11 +666,13 @@ def _workspace(ctx: _Ctx, key: str, raw: object, cloud: str, catalogue: Catalogu
         raise ctx.fail(_k(key, "features"), "expected a non-empty list of features (or [all])")
     known = catalogue.feature_names - {"baseline"}
     features: set[str] = set()
+    requested: set[str] = set()
     for j, f in enumerate(feats_raw):
         if f == ALL_FEATURES:
             features |= known
         elif f in known:
             features.add(f)
+            requested.add(f)
         else:
             raise ctx.fail(_k(key, f"features[{j}]"),
                            f"unknown feature {quote(f)} (expected one of {', '.join(sorted(known))}, or all)")
@@ -591,6 +693,17 @@ def _workspace(ctx: _Ctx, key: str, raw: object, cloud: str, catalogue: Catalogu
         resource_group=ws_rg,
         subscription_id=ws_sub,
         key=key,
+        allow_by=_allow_by(ctx, _k(key, "allow_by"), w.get("allow_by")),
+        requested=frozenset(requested),
+        allow_broad=_bool(ctx, _k(key, "allow_broad"), w.get("allow_broad", False)),
+        extra_rules=_extra_rules(ctx, _k(key, "extra_rules"), w.get("extra_rules")),
+        key_vault=_resource_name(ctx, _k(key, "key_vault"), w.get("key_vault"), KEY_VAULT_RE,
+                                 "key vault name (3-24 letters, digits and '-', starting with a letter)"),
+        container_registry=_resource_name(ctx, _k(key, "container_registry"), w.get("container_registry"),
+                                          REGISTRY_RE, "container registry name (5-50 letters and digits)"),
+        workspace_id=(_resource_name(ctx, _k(key, "workspace_id"), str(w["workspace_id"]).lower(),
+                                     WORKSPACE_ID_RE, "workspace id (a GUID)")
+                      if w.get("workspace_id") is not None else None),
     )
 
 

@@ -7,7 +7,8 @@ desired firewall rules let it through, so a gap shows before users hit it.
 An endpoint `host:port` is covered by an application- or network-rule destination `d` on that port when
 `d == host`, or `d` is `*.suffix` and `host` ends with `.suffix` (Azure Firewall's leading-wildcard
 semantics: `*.x.com` does not cover `x.com`). A wildcard endpoint `*.a.b` is covered by `*.a.b` or by a
-broader wildcard `*.b`. Service-tag rules cannot be matched to host names and are not counted.
+broader wildcard `*.b`. Service-tag rules cannot be matched to host names by address; they count only for the
+hosts the catalogue says they cover (`covered_by`), which the allow-list lists as `service tag <tag>`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from reconciler.model import AllowListRow, DesiredTarget
 
 FORMAT_VERSION = 1
-_ENFORCED = ("application-rule", "network-rule (FQDN")
+_ENFORCED = ("application-rule", "network-rule (FQDN", "service tag ")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,12 @@ EndpointKind = Literal["service_tag", "fqdn", "wildcard_fqdn", "url_path"]
 ENDPOINT_KINDS: tuple[str, ...] = ("service_tag", "fqdn", "wildcard_fqdn", "url_path")
 Direction = Literal["outbound", "inbound"]
 ApplyAs = Literal["firewall", "route", "nsg"]
+# Which rule-set strategy an entry belongs to: `service_tags` (the service-tag network rules of the Azure Firewall
+# recipe), `fqdns` (the host tables for firewalls without service tags), `common` (needed in either strategy).
+EntryStrategy = Literal["service_tags", "fqdns", "common"]
+ENTRY_STRATEGIES: tuple[str, ...] = ("service_tags", "fqdns", "common")
+# What a target or workspace asks for (`allow_by:`); `both` is the union of the two.
+ALLOW_BY: tuple[str, ...] = ("service_tags", "fqdns", "both")
 
 _NETWORK_PROTOCOLS = {"tcp": "TCP", "udp": "UDP", "any": "Any", "icmp": "ICMP"}
 _APP_PROTOCOLS = {"http": "Http", "https": "Https"}
@@ -122,11 +128,18 @@ class Endpoint:
     fallback: Fallback | None = None
     corrections: tuple[Correction, ...] = ()
     notes: str | None = None
+    strategy: EntryStrategy = "common"
+    # service tags (values as in the catalogue, e.g. `Storage.{region}`) whose rules already allow this host
+    covered_by: tuple[str, ...] = ()
+    # the documented wildcard used when a per-resource placeholder ({keyvault}, ...) has no value
+    if_unknown: str | None = None
+    # url_path: the ports on which Standard (no TLS inspection) may allow the whole host; empty: all its ports
+    widen_ports: tuple[PortSpec, ...] = ()
 
     @property
     def placeholders(self) -> frozenset[str]:
         found = set()
-        for name in ("region", "storage"):
+        for name in ("region", "storage", "keyvault", "registry", "workspace_id"):
             if "{" + name + "}" in self.value:
                 found.add(name)
         return frozenset(found)
@@ -137,6 +150,8 @@ class FeatureInfo:
     name: str
     description: str
     implies: tuple[str, ...] = ()
+    # (feature, why): another feature this one usually needs, for a `feature-needs` warning when it is absent
+    needs: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,6 +389,14 @@ class RuleOrigin:
     workspace: str
     entry_ids: tuple[str, ...]
     features: tuple[str, ...] = ()  # the workspace's features those entries serve (baseline included)
+    # how much the rule lets through: one of BREADTHS
+    breadth: str = ""
+
+
+# Breadth of a rule, widest first (`render --format table` marks each rule; `render` prints a summary).
+BREADTHS: tuple[str, ...] = ("global tag", "regional tag", "wildcard", "widened URL", "per-resource host",
+                             "exact host", "URL path")
+USER_ENTRY = "user"  # the entry id of a workspace's extra_rules
 
 
 @dataclass(frozen=True, slots=True)

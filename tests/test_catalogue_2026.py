@@ -100,7 +100,9 @@ CHANGES: list[tuple[str, tuple[str, ...], str, str, str, bool, bool]] = [
     ("mcr-host-baseline", ALL, "baseline", "mcr.microsoft.com", "Https:443", False, True),
     ("mcr-data-baseline", ALL, "baseline", "*.data.mcr.microsoft.com", "Https:443", False, True),
     ("viennaglobal", ALL, "microsoft_images", "viennaglobal.azurecr.io", "Https:443", True, False),
-    ("acr-host-custom-images", (PUBLIC,), "custom_images", "*.azurecr.io", "Https:443", True, True),
+    ("acr-host-custom-images", (PUBLIC,), "custom_images", "{registry}.azurecr.io", "Https:443", True, True),
+    ("acr-data-custom-images", (PUBLIC,), "custom_images", "{registry}.{region}.data.azurecr.io", "Https:443",
+     False, True),
     # monitoring
     ("app-insights", (PUBLIC,), "monitoring", "*.in.applicationinsights.azure.com", "Https:443", True, True),
     ("dc-http", (PUBLIC,), "monitoring", "dc.services.visualstudio.com", "Http:80", True, False),
@@ -125,19 +127,24 @@ CHANGES: list[tuple[str, tuple[str, ...], str, str, str, bool, bool]] = [
     ("websocket-only-interactive-jobs", ALL, "vscode",
      "raw.githubusercontent.com/microsoft/vscode-tools-for-ai/master/azureml_remote_websocket_server/*",
      "Https:443", True, False),
-    ("websocket-interactive-jobs", ALL, "interactive_jobs",
+    ("websocket-interactive-jobs-old-url", ALL, "interactive_jobs",
      "raw.githubusercontent.com/microsoft/vscode-tools-for-ai/master/azureml_remote_websocket_server/*",
+     "Https:443", False, False),
+    # aligned with A-2026's value (issue 13): github.com "tree" path, scheme dropped, HTTPS only
+    ("websocket-interactive-jobs", ALL, "interactive_jobs",
+     "github.com/microsoft/vscode-tools-for-ai/tree/master/azureml_remote_websocket_server/*",
      "Https:443", False, True),
     # Kubernetes compute (Arc / AKS extension)
     *[(f"arc-removed-{v}", ALL, "arc_extension", v, "Https:443", True, False) for v in (
         "quay.io", "*.quay.io", "gcr.io", "storage.googleapis.com", "registry-1.docker.io",
         "production.cloudflare.docker.com", "auth.docker.io")],
-    ("arc-acr-wildcard-kept", (PUBLIC,), "arc_training", "*.azurecr.io", "Https:443", True, True),
+    ("arc-acr-registry", (PUBLIC,), "arc_training", "{registry}.azurecr.io", "Https:443", True, True),
+    ("arc-acr-data", (PUBLIC,), "arc_training", "{registry}.{region}.data.azurecr.io", "Https:443", False, True),
     ("arc-blob-narrowed-old", (PUBLIC,), "arc_inference", "*.blob.core.windows.net", "Https:443", True, False),
     ("arc-blob-narrowed-new", (PUBLIC,), "arc_inference", "{storage}.blob.core.windows.net", "Https:443",
      False, True),
-    ("arc-workspace-api-kept", (PUBLIC,), "arc_training", "*.workspace.{region}.api.azureml.ms", "Https:443",
-     True, True),
+    ("arc-workspace-api", (PUBLIC,), "arc_training", "{workspace_id}.workspace.{region}.api.azureml.ms",
+     "Https:443", True, True),
     ("arc-pypi-training", ALL, "arc_training", "pypi.org", "Https:443", True, True),
     ("aks-ext-dp", (PUBLIC,), "aks_extension", "{region}.dp.kubernetesconfiguration.azure.com", "Https:443",
      False, True),
@@ -198,9 +205,9 @@ def test_loads_and_validates(new: Catalogue, catalogue_store: CatalogueStore) ->
 
 def test_counts(new: Catalogue) -> None:
     """The counts docs/catalogue.md and docs/catalogue-2026-changes.md give."""
-    assert len(new.entries) == 157
+    assert len(new.entries) == 160
     assert {c: sum(c in e.clouds for e in new.entries) for c in CLOUDS} == {
-        PUBLIC: 105, GOV: 77, CHINA: 77}
+        PUBLIC: 108, GOV: 78, CHINA: 78}
 
 
 def test_features(old: Catalogue, new: Catalogue) -> None:
@@ -233,6 +240,7 @@ def test_provenance_names_a_source_for_every_entry(new: Catalogue) -> None:
 
 # Every id-level difference from 2021.11; everything else keeps its id (and is the same endpoint).
 REMOVED = {
+    "vscode.raw-githubusercontent-com-websocket-server",  # now vscode.github-com-websocket-server (A-2026's URL)
     "tag.azure-container-registry", "images.viennaglobal-azurecr-io", "inbound.udr.batch-node-management-region",
     "inbound.nsg.batch-node-management", "arc.training-and-inference.star-blob-core-windows-net",
     *(f"arc.extension-deployment.{x}" for x in (
@@ -240,6 +248,7 @@ REMOVED = {
         "registry-1-docker-io", "production-cloudflare-docker-com", "auth-docker-io")),
 }
 ADDED = {
+    "vscode.github-com-websocket-server",
     "tag.batch-node-management", "tag.storage.storage-firewall", "tag.azure-monitor",
     "hosts.aml.star-azureml-net", "hosts.aml.star-modelmanagement-azureml-net",
     "hosts.aml.automlresources-prod-azureedge-net", "hosts.aml.aka-ms",
@@ -261,6 +270,7 @@ ADDED = {
         "arcmktplaceprod-westeurope-data-azurecr-io", "arcmktplaceprod-eastus-data-azurecr-io",
         "star-ingestion-msftcloudes-com", "star-microsoftmetrics-com", "marketplaceapi-microsoft-com")),
     "arc.training-and-inference.storage-blob-core-windows-net",
+    "arc.training-and-inference.registry-region-data-azurecr-io", "images.registry-region-data-azurecr-io",
 }
 
 
@@ -285,8 +295,9 @@ def test_ids_follow_the_scheme(new: Catalogue) -> None:
     for e in new.entries:
         assert e.id.startswith(prefixes), e.id
         if e.kind != "service_tag" and e.apply_as == "firewall":
-            slug = e.value.replace("*", "star").replace("{", "").replace("}", "").replace(".", "-").lower()
-            assert slug.split("/")[0] in e.id, e.id
+            slugs = [v.replace("*", "star").replace("{", "").replace("}", "").replace(".", "-").lower()
+                     for v in (e.value, e.if_unknown) if v]  # a per-resource entry may keep its wildcard's id
+            assert any(slug.split("/")[0] in e.id for slug in slugs), e.id
 
 
 # ------------------------------------------------------------------------------------------------ compile
@@ -335,15 +346,15 @@ def test_public_2026_example_rules(catalogue_store: CatalogueStore, examples_dir
     assert net["tag-AzureMachineLearning-udp"].destination_ports == {"5831"}
     assert net["tag-AzureMachineLearning-tcp"].destination_ports == {"443", "8787", "18881"}
     assert net["tag-BatchNodeManagement.WestUS2-tcp"].ip_protocols == {"TCP"}
-    assert net["fqdn-westus2.tundra.azureml.ms-udp"].destination_fqdns == {"westus2.tundra.azureml.ms"}
+    # allow_by defaults to service_tags: the tundra hosts (UDP 5831) and *.instances.azureml.ms on 8787/18881
+    # are covered by the AzureMachineLearning tag, so neither a host rule nor a wildcard fallback appears
+    assert "fqdn-westus2.tundra.azureml.ms-udp" not in net
     assert net["tag-Storage.WestUS2-tcp"].destination_ports == {"443", "445"}
     assert "tag-MicrosoftContainerRegistry-tcp" in net
     assert {(w.code, w.entry_id) for w in desired.warnings} == {
         ("nsg-only", "inbound.nsg.azure-machine-learning"),
         ("nsg-only", "vscode.ports.star-instances-azureml-ms"),
-        ("url-widened", "vscode.raw-githubusercontent-com-websocket-server"),
-        ("wildcard-fallback", "hosts.compute.star-instances-azureml-ms.private-endpoint-ports"),
-        ("wildcard-fallback", "hosts.compute.star-tundra-region-api-azureml-ms"),
+        ("url-widened", "vscode.github-com-websocket-server"),
         # Microsoft's networkFeatures omit FW for these; the docs use them in Azure Firewall anyway
         ("tag-not-firewall-usable", "aks.net.azurecloud-region"),
         ("tag-not-firewall-usable", "tag.batch-node-management"),

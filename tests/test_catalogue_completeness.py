@@ -280,6 +280,7 @@ SEED_TABLES: dict[tuple[str, str | None], list[Row]] = {
 ADDITIONS: dict[tuple[str, str], list[Row]] = {
     (NET, "E-08"): [r("AzureFrontDoor.FirstParty", TAG, T443, "microsoft_images", clouds=PUB)],
     (APP, "E-05"): [r("files.pythonhosted.org", FQDN, HTTPS, "python_packages", clouds=ALL)],
+    (f"{ARC}/training", "E-21"): [r("files.pythonhosted.org", FQDN, HTTPS, "arc_training", clouds=ALL)],
     (IMAGES, "E-08"): [r("*.data.mcr.microsoft.com", WILD, T443, "microsoft_images", clouds=ALL)],
     (IMAGES, "E-19"): [
         r("*.azurecr.io", WILD, HTTPS, "custom_images", clouds=PUB),
@@ -334,6 +335,7 @@ REQUIRED_CORRECTIONS: dict[str, list[tuple[str, tuple[str, ...], str | None]]] =
         ("{region}.api.azureml.ms", ("arc_training", "arc_inference"), None),
     ],
     "E-05": [("files.pythonhosted.org", ("python_packages",), None), ("pypi.org", ("python_packages",), None)],
+    "E-21": [("files.pythonhosted.org", ("arc_training",), None)],
     "E-06": [
         ("pytorch.org", ("python_packages",), r"\*pytorch.org"),
         ("*.pytorch.org", ("python_packages",), r"\*pytorch.org"),
@@ -358,15 +360,16 @@ MUST_BE_RECORDED = {"E-01", "E-02", "E-03", "E-04", "E-05", "E-06", "E-08", "E-1
 KINDS = {TAG, FQDN, WILD, URL}
 ENTRY_KEYS = {
     "id", "kind", "value", "direction", "ports", "clouds", "features", "apply_as", "fallback", "purpose",
-    "provenance", "corrections", "notes",
+    "provenance", "corrections", "notes", "strategy", "covered_by", "if_unknown", "widen_ports",
 }  # fmt: skip
-ENTRY_REQUIRED = {"id", "kind", "value", "direction", "ports", "clouds", "features", "purpose", "provenance"}
+ENTRY_REQUIRED = {"id", "kind", "value", "direction", "ports", "clouds", "features", "purpose", "provenance",
+                  "strategy"}
 PROVENANCE_KEYS = {"section", "seed_text", "also_in", "in_seed_text", "source"}
 CATALOGUE_KEYS = {"version", "title", "source", "well_known_ports", "features", "corrections", "files"}
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 PORT_RE = re.compile(r"^(TCP|UDP|Any|Http|Https):(\*|\d+|\d+-\d+)$")
 PLACEHOLDER_RE = re.compile(r"\{[^}]*\}")
-LABEL = r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?|\{region\}|\{storage\})"
+LABEL = r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?|\{region\}|\{storage\}|\{keyvault\}|\{registry\}|\{workspace_id\})"
 HOST_RE = re.compile(rf"^{LABEL}(?:\.{LABEL})+$")
 TAG_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:\.(?:[A-Za-z][A-Za-z0-9]*|\{region\}))?$")
 
@@ -405,11 +408,21 @@ def apply_as(entry: dict[str, Any]) -> str:
     return str(entry.get("apply_as", "firewall"))
 
 
+def source_value(entry: dict[str, Any]) -> str:
+    """What the source wrote: a per-resource entry ({keyvault}, {registry}, {workspace_id}) keeps the documented
+    wildcard in `if_unknown`."""
+    return str(entry.get("if_unknown") or entry["value"])
+
+
+def source_kind(entry: dict[str, Any]) -> str:
+    return WILD if entry.get("if_unknown") else str(entry["kind"])
+
+
 def matching(row: Row, clouds: tuple[str, ...]) -> list[dict[str, Any]]:
     return [
         entry
         for entry in entries()
-        if entry["value"] == row.value
+        if source_value(entry) == row.value
         and set(entry["features"]) == set(row.features)
         and entry["direction"] == row.direction
         and apply_as(entry) == row.apply_as
@@ -478,7 +491,7 @@ def test_features_declared_with_descriptions() -> None:
     features = catalogue()["features"]
     assert set(features) >= REQUIRED_FEATURES
     for name, spec in features.items():
-        assert set(spec) <= {"description", "implies"}, name
+        assert set(spec) <= {"description", "implies", "needs"}, name
         assert isinstance(spec["description"], str)
         assert spec["description"].strip(), name
         for implied in spec.get("implies", []):
@@ -570,7 +583,7 @@ def test_entry_value_matches_kind(entry: dict[str, Any]) -> None:
     assert "<" not in value, "placeholders are {region} / {storage}"
     assert ">" not in value
     placeholders = set(PLACEHOLDER_RE.findall(value))
-    assert placeholders <= {"{region}", "{storage}"}, placeholders
+    assert placeholders <= {"{region}", "{storage}", "{keyvault}", "{registry}", "{workspace_id}"}, placeholders
     kind = entry["kind"]
     if kind == TAG:
         assert TAG_RE.match(value), value
@@ -631,7 +644,7 @@ def test_row_is_in_catalogue(item: tuple[str, str | None, Row, bool]) -> None:
     found = matching(row, clouds)
     assert len(found) == 1, f"expected one entry for {row.value} {row.features} in {clouds}, found {len(found)}"
     entry = found[0]
-    assert entry["kind"] == row.kind
+    assert source_kind(entry) == row.kind
     assert set(row.ports) <= set(entry["ports"]), f"{entry['id']}: ports {entry['ports']} lack {row.ports}"
     path = f"{section}/{TAB[tab]}" if tab else section
     assert path in sections_of(entry), f"{entry['id']}: provenance lacks {path}"
@@ -651,7 +664,7 @@ def test_nothing_beyond_the_seed_and_the_documented_additions() -> None:
         for cloud in row_clouds(tab, row)
     }
     actual = {
-        key(entry["value"], entry["features"], entry["direction"], apply_as(entry), cloud)
+        key(source_value(entry), entry["features"], entry["direction"], apply_as(entry), cloud)
         for entry in entries()
         for cloud in entry["clouds"]
     }
@@ -675,7 +688,7 @@ def test_e17_duplicates_record_every_section() -> None:
 @pytest.mark.parametrize("code", sorted(REQUIRED_CORRECTIONS))
 def test_corrections_recorded_on_the_affected_entries(code: str) -> None:
     for value, features, seed_text in REQUIRED_CORRECTIONS[code]:
-        found = [e for e in entries() if e["value"] == value and set(e["features"]) == set(features)]
+        found = [e for e in entries() if source_value(e) == value and set(e["features"]) == set(features)]
         assert found, f"{code}: no entry {value} {features}"
         for entry in found:
             codes = {item["code"] for item in entry.get("corrections", [])}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -74,7 +75,13 @@ def test_added_removed_changed_and_unchanged() -> None:
      "clouds", ("AzureCloud",), ("AzureCloud", "AzureUSGovernment")),
     (ep("x", "a.example.com", features=("f",)), ep("x", "a.example.com", features=("baseline",)),
      "features", ("f",), ("baseline",)),
-], ids=["value", "kind", "apply_as", "fallback", "clouds", "features"])
+    # issue 13: the strategy data changes the rules too
+    (ep("x", "a.example.com"), replace(ep("x", "a.example.com"), strategy="fqdns"), "strategy", ("common",),
+     ("fqdns",)),
+    (replace(ep("x", "a.example.com"), strategy="fqdns"),
+     replace(ep("x", "a.example.com"), strategy="fqdns", covered_by=("Storage.{region}",)),
+     "covered_by", (), ("Storage.{region}",)),
+], ids=["value", "kind", "apply_as", "fallback", "clouds", "features", "strategy", "covered_by"])
 def test_each_field_change_is_reported(old: Endpoint, new: Endpoint, field: str, old_value: tuple[str, ...],
                                        new_value: tuple[str, ...]) -> None:
     d = diff_catalogues(cat("v1", old), cat("v2", new))

@@ -258,11 +258,26 @@ def test_url_path_on_premium_with_tls_inspection(tmp_path: Path, catalogue: Cata
     assert rule.terminate_tls
     assert not rule.target_fqdns
     assert (d.requirements.premium, d.requirements.tls_inspection) == (True, True)
-    assert d.warnings == ()
+    # terminateTLS works only when the clients trust the firewall's CA: said, once (issue 13)
+    assert [(w.code, w.entry_id) for w in d.warnings] == [("tls-inspection-client-trust", "u")]
     body = group_to_arm(d.group)["properties"]["ruleCollections"][0]["rules"][0]
     assert body["targetUrls"] == [URL]
     assert body["terminateTLS"] is True
     assert "targetFqdns" not in body
+
+
+def test_url_path_widens_only_on_the_ports_the_source_lists(tmp_path: Path, catalogue: Catalogue) -> None:
+    entry = replace(ep("u", "url_path", URL, ["Http:80", "Https:443"]), widen_ports=(PortSpec("Https", "443"),))
+    d = compile_entries(tmp_path, catalogue, entry)
+    (rule,) = app_rules(d)
+    assert rule.target_fqdns == {"raw.githubusercontent.com"}
+    assert {str(p) for p in rule.protocols} == {"Https:443"}
+    (w,) = d.warnings
+    assert w.code == "url-widened" and "on Https:443 instead (not on Http:80)" in w.message
+    assert {(r.port, r.enforced_as) for r in d.allow_list} == {
+        ("443", "application-rule (widened to host)"), ("80", "not enforced")}
+    premium = compile_entries(tmp_path, catalogue, entry, firewall={"tier": "Premium", "tls_inspection": True})
+    assert {str(p) for r in app_rules(premium) for p in r.protocols} == {"Http:80", "Https:443"}
 
 
 @pytest.mark.parametrize("firewall", [None, {"tier": "Standard"}, {"tier": "Premium", "tls_inspection": False}])
@@ -321,11 +336,16 @@ def test_safe_name(raw: str) -> None:
     assert safe_name(raw) == name
 
 
+@pytest.mark.parametrize("allow_by", ["fqdns", "both"])
 def test_names_are_stable_and_independent_of_other_entries(tmp_path: Path, catalogue_store: CatalogueStore,
-                                                            examples_dir: Path) -> None:
-    """A destination keeps its rule name whatever else is selected: the plan never sees spurious renames."""
+                                                            examples_dir: Path, allow_by: str) -> None:
+    """A destination keeps its rule name whatever else is selected: the plan never sees spurious renames.
+
+    (Under allow_by: fqdns and both. Under service_tags a host rule is meant to disappear when a selected
+    feature brings a tag that covers it; test_service_tags_drop_covered_hosts checks that.)"""
     cat = catalogue_store.get()
     doc = yaml.safe_load((examples_dir / "public.yaml").read_text(encoding="utf-8"))
+    doc["allow_by"] = allow_by
     small_doc = {**doc, "workspaces": [{**doc["workspaces"][0], "features": ["compute"]}]}
     big = compile_doc(tmp_path, cat, doc)
     small = compile_doc(tmp_path, cat, small_doc)
@@ -532,6 +552,7 @@ def test_all_features_cover_every_entry_of_the_cloud(
     assert doc["workspaces"][0]["features"] == ["all"]
     if not with_route_table:
         doc.pop("route_table", None)
+    doc["allow_by"] = "both"  # the union of the two strategies: every entry of the cloud
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")
     (d,) = _compile_example(tmp_path, catalogue_store, path)

@@ -146,7 +146,7 @@ def test_malformed_service_tag_names(tmp_path: Path, catalogue_copy: Path, capsy
 
 _ENTRY = {"direction": "outbound", "ports": ["TCP:443"], "clouds": ["AzureCloud"], "features": ["baseline"],
           "purpose": "test", "provenance": {"section": "test"}, "id": "zz.test", "kind": "fqdn",
-          "value": "example.com"}
+          "value": "example.com", "strategy": "common"}
 
 BAD_ENTRIES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("inverted-range", {"ports": ["TCP:500-100"]}, ["ports[0]", "starts after it ends"]),

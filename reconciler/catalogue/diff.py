@@ -3,7 +3,8 @@
 Two views of the same change:
 
 - **entries**, matched by id: added, removed, and changed field by field (`kind`, `value`, `direction`,
-  `apply_as`, `ports`, `clouds`, `features`, `fallback`). Purpose, provenance, corrections and notes are
+  `apply_as`, `ports`, `clouds`, `features`, `fallback`, `strategy`, `covered_by`, `if_unknown`,
+  `widen_ports`). Purpose, provenance, corrections and notes are
   documentation and do not count as a change.
 - **destinations**: the (cloud, value, port) items a selection of clouds and features needs in each version,
   and which of them it gains or loses. Ports are normalised the way the compiler reads them (`TCP:443` on a
@@ -26,9 +27,10 @@ from reconciler.model import CLOUDS, Catalogue, Endpoint, PortSpec
 
 JSON_FORMAT_VERSION = 1
 
-SCALAR_FIELDS = ("kind", "value", "direction", "apply_as", "fallback")
-SET_FIELDS = ("ports", "clouds", "features")
-FIELDS = ("kind", "value", "direction", "apply_as", "ports", "clouds", "features", "fallback")
+SCALAR_FIELDS = ("kind", "value", "direction", "apply_as", "fallback", "strategy", "if_unknown")
+SET_FIELDS = ("ports", "clouds", "features", "covered_by", "widen_ports")
+FIELDS = ("kind", "value", "direction", "apply_as", "ports", "clouds", "features", "fallback", "strategy",
+          "covered_by", "if_unknown", "widen_ports")
 
 _VALUE_WIDTH = 48  # pad destination values up to this width; longer ones push their port right
 _PROTOCOL_ORDER = {"Http": 0, "Https": 1, "TCP": 2, "UDP": 3, "Any": 4, "ICMP": 5}
@@ -172,6 +174,12 @@ def _field_values(e: Endpoint, name: str) -> tuple[str, ...]:
         return tuple(sorted(e.features))
     if name == "fallback":
         return (e.fallback.value,) if e.fallback is not None else ()
+    if name == "covered_by":
+        return tuple(sorted(e.covered_by))
+    if name == "widen_ports":
+        return tuple(sorted({str(p) for p in e.widen_ports}, key=_port_key))
+    if name == "if_unknown":
+        return (e.if_unknown,) if e.if_unknown is not None else ()
     value: str = getattr(e, name)
     return (value,)
 

@@ -25,6 +25,7 @@ from reconciler.errors import CatalogueError, quote
 from reconciler.model import (
     CLOUDS,
     ENDPOINT_KINDS,
+    ENTRY_STRATEGIES,
     PORT_PROTOCOLS,
     Catalogue,
     Correction,
@@ -44,12 +45,14 @@ SERVICE_TAG_MAX = 128  # Azure documents no limit; its longest tag names are und
 URL_PATH_MAX = 2048  # no documented limit either; browsers and proxies cap URLs about here
 TEXT_MAX = 10_000  # free text (purpose, seed text, notes): never megabytes
 PLACEHOLDER_RE = re.compile(r"\{([a-z_]+)\}")
-PLACEHOLDERS = {"region", "storage"}
+PLACEHOLDERS = {"region", "storage", "keyvault", "registry", "workspace_id"}
+# placeholders naming one resource of the workspace: an entry using one declares `if_unknown` (its wildcard)
+RESOURCE_PLACEHOLDERS = ("keyvault", "registry", "workspace_id")
 
 _TOP_KEYS = {"version", "title", "source", "well_known_ports", "features", "corrections", "files"}
 _ENTRY_KEYS = {
     "id", "kind", "value", "direction", "ports", "clouds", "features", "apply_as", "fallback", "purpose",
-    "provenance", "corrections", "notes",
+    "provenance", "corrections", "notes", "strategy", "covered_by", "if_unknown", "widen_ports",
 }
 _PROVENANCE_KEYS = {"section", "seed_text", "also_in", "in_seed_text", "source"}
 
@@ -260,11 +263,17 @@ def _features(f: str, raw: object) -> tuple[FeatureInfo, ...]:
             raise CatalogueError(f, key, "feature names are lower_snake_case")
         if not isinstance(body, dict):
             raise CatalogueError(f, key, "expected {description: ..., implies: [...]}")
-        _keys(f, key, body, {"description", "implies"}, required={"description"})
+        _keys(f, key, body, {"description", "implies", "needs"}, required={"description"})
         implies = body.get("implies") or []
         if not isinstance(implies, list) or any(i not in raw for i in implies):
             raise CatalogueError(f, f"{key}.implies", "expected a list of declared feature names")
-        out.append(FeatureInfo(name, _s(f, f"{key}.description", body["description"]), tuple(implies)))
+        needs = []
+        for i, n in enumerate(body.get("needs") or []):
+            if not isinstance(n, dict) or set(n) != {"feature", "why"} or n["feature"] not in raw:
+                raise CatalogueError(f, f"{key}.needs[{i}]", "expected {feature: <declared feature>, why: <text>}")
+            needs.append((str(n["feature"]), _s(f, f"{key}.needs[{i}].why", n["why"])))
+        out.append(FeatureInfo(name, _s(f, f"{key}.description", body["description"]), tuple(implies),
+                               tuple(needs)))
     if "baseline" not in raw:
         raise CatalogueError(f, "features.baseline", "the 'baseline' feature (always required) must be declared")
     return tuple(out)
@@ -334,7 +343,8 @@ def _entry(f: str, key: str, raw: object, features: set[str], corrections: set[s
     if not isinstance(raw, dict):
         raise CatalogueError(f, key, "expected a mapping")
     _keys(f, key, raw, _ENTRY_KEYS,
-          required={"id", "kind", "value", "direction", "ports", "clouds", "features", "purpose", "provenance"})
+          required={"id", "kind", "value", "direction", "ports", "clouds", "features", "purpose", "provenance",
+                    "strategy"})
     eid = _s(f, f"{key}.id", raw["id"])
     if not ENTRY_ID_RE.match(eid) or len(eid) > ENTRY_ID_MAX:
         raise CatalogueError(f, f"{key}.id", f"invalid id {quote(eid)}: up to {ENTRY_ID_MAX} lower-case letters, "
@@ -423,6 +433,42 @@ def _entry(f: str, key: str, raw: object, features: set[str], corrections: set[s
         if code not in corrections:
             raise CatalogueError(f, f"{ck}.code", f"correction {quote(code)} is not declared in catalogue.yaml")
         corr.append(Correction(code, _s(f, f"{ck}.note", c["note"])))
+    strategy = _s(f, f"{key}.strategy", raw["strategy"])
+    if strategy not in ENTRY_STRATEGIES:
+        raise CatalogueError(f, f"{key}.strategy", f"expected one of {', '.join(ENTRY_STRATEGIES)}")
+    covered_by: list[str] = []
+    if raw.get("covered_by") is not None:
+        covered_by = _str_list(f, f"{key}.covered_by", raw["covered_by"])
+        if strategy != "fqdns" or kind == "service_tag":
+            raise CatalogueError(f, f"{key}.covered_by", "only hosts of strategy fqdns are covered by a service tag")
+        for i, tag in enumerate(covered_by):
+            if check_value("service_tag", tag):
+                raise CatalogueError(f, f"{key}.covered_by[{i}]", f"{tag!r} is not a service tag")
+    if strategy == "service_tags" and kind != "service_tag":
+        raise CatalogueError(f, f"{key}.strategy", "strategy service_tags is for service tags only")
+    resource = [p for p in RESOURCE_PLACEHOLDERS if "{" + p + "}" in value]
+    if_unknown = None
+    if raw.get("if_unknown") is not None:
+        if_unknown = _s(f, f"{key}.if_unknown", raw["if_unknown"])
+        problem = check_value("wildcard_fqdn", if_unknown)
+        if problem or any("{" + p + "}" in if_unknown for p in RESOURCE_PLACEHOLDERS):
+            raise CatalogueError(f, f"{key}.if_unknown", f"{if_unknown!r}: expected the documented wildcard FQDN"
+                                 f"{': ' + problem if problem else ''}")
+    if resource and if_unknown is None:
+        raise CatalogueError(f, f"{key}.if_unknown", f"required with {{{resource[0]}}}: the wildcard to allow when "
+                             "the workspace does not name the resource")
+    if if_unknown is not None and not resource:
+        raise CatalogueError(f, f"{key}.if_unknown", "only for values with {keyvault}, {registry} or {workspace_id}")
+    widen: list[PortSpec] = []
+    if raw.get("widen_ports") is not None:
+        if kind != "url_path":
+            raise CatalogueError(f, f"{key}.widen_ports", "only for url_path entries")
+        for i, p in enumerate(_str_list(f, f"{key}.widen_ports", raw["widen_ports"])):
+            proto, _, rng = p.partition(":")
+            spec = PortSpec(proto, rng)
+            if spec not in ports:
+                raise CatalogueError(f, f"{key}.widen_ports[{i}]", f"{p!r} is not one of the entry's ports")
+            widen.append(spec)
     notes = raw.get("notes")
     return Endpoint(
         id=eid,
@@ -438,4 +484,8 @@ def _entry(f: str, key: str, raw: object, features: set[str], corrections: set[s
         fallback=fallback,
         corrections=tuple(corr),
         notes=str(notes).strip() if notes else None,
+        strategy=strategy,  # type: ignore[arg-type]
+        covered_by=tuple(covered_by),
+        if_unknown=if_unknown,
+        widen_ports=tuple(widen),
     )

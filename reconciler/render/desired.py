@@ -10,7 +10,7 @@ from typing import Any
 
 from reconciler.arm import group_to_arm, port_key, route_to_arm
 from reconciler.config import Target
-from reconciler.model import ApplicationRule, DesiredTarget, NetworkRule, OpaqueRule, Rule
+from reconciler.model import BREADTHS, USER_ENTRY, ApplicationRule, DesiredTarget, NetworkRule, OpaqueRule, Rule
 
 FORMAT_VERSION = 1
 ALLOW_LIST_COLUMNS = ("target", "workspace", "direction", "destination", "kind", "protocol", "port",
@@ -85,6 +85,7 @@ def render_table(pairs: Sequence[tuple[Target, DesiredTarget]]) -> str:
     out: list[str] = []
     for t, d in pairs:
         origins = {(o.collection, o.rule): o.entry_ids for o in d.origins}
+        breadth = {(o.collection, o.rule): o.breadth for o in d.origins}
         out.append(f"target {t.name}  ({t.cloud}, catalogue {d.catalogue_version})")
         out.append(f"  policy {policy_id(t)}")
         out.append(f"  rule collection group {d.group.name} (priority {d.group.priority}, "
@@ -99,8 +100,10 @@ def render_table(pairs: Sequence[tuple[Target, DesiredTarget]]) -> str:
             rows = []
             for r in c.rules:
                 kind, dest, ports = _rule_cells(r)
-                rows.append((r.name, kind, dest, ports, ", ".join(origins.get((c.name, r.name), ()))))
-            out.extend("    " + line for line in table_lines(("rule", "type", "destination", "ports", "entries"), rows))
+                rows.append((r.name, kind, dest, ports, breadth.get((c.name, r.name), ""),
+                             ", ".join(origins.get((c.name, r.name), ()))))
+            out.extend("    " + line for line in table_lines(
+                ("rule", "type", "destination", "ports", "breadth", "entries"), rows))
         if d.routes:
             out.append("")
             out.append(f"  routes in {route_table_id(t)}")
@@ -108,6 +111,22 @@ def render_table(pairs: Sequence[tuple[Target, DesiredTarget]]) -> str:
             out.extend("    " + line for line in table_lines(("route", "address prefix", "next hop"), route_rows))
         out.append("")
     return "\n".join(out)
+
+
+def breadth_summary(pairs: Sequence[tuple[Target, DesiredTarget]]) -> str:
+    """One line: how many rules of each breadth, widest first, and how many come from extra_rules."""
+    counts = dict.fromkeys(BREADTHS, 0)
+    user = total = 0
+    for _, d in pairs:
+        for o in d.origins:
+            total += 1
+            counts[o.breadth] = counts.get(o.breadth, 0) + 1
+            user += USER_ENTRY in o.entry_ids
+    plural = {"global tag": "global tags", "regional tag": "regional tags", "wildcard": "wildcards",
+              "widened URL": "widened URLs", "per-resource host": "per-resource hosts", "exact host": "exact hosts",
+              "URL path": "URL paths"}
+    parts = ", ".join(f"{n} {b if n == 1 else plural.get(b, b)}" for b, n in counts.items())
+    return f"allows: {parts} ({total} rules, {user} from extra_rules)"
 
 
 def _allow_rows(pairs: Sequence[tuple[Target, DesiredTarget]]) -> list[dict[str, str]]:

@@ -23,12 +23,20 @@ CASES: dict[str, tuple[str, str]] = {
     "china.arm.json": ("china.yaml", "arm"),
     "fleet.arm.json": ("fleet.yaml", "arm"),
     "public.table.txt": ("public.yaml", "table"),
+    "public-2026.arm.json": ("public-2026.yaml", "arm"),
 }
+# the same examples under the other two strategies (`allow_by:`), from tests/golden/configs/
+for _example in ("public", "usgov", "china", "public-2026"):
+    for _strategy in ("fqdns", "both"):
+        CASES[f"{_example}-{_strategy}.arm.json"] = (f"tests/golden/configs/{_example}-{_strategy}.yaml", "arm")
+CASES["public-fqdns.table.txt"] = ("tests/golden/configs/public-fqdns.yaml", "table")
 
 
 def render_args(config: str, fmt: str) -> list[str]:
-    """`amlfw` arguments that produce one golden file (stdout is the golden content)."""
-    return ["render", "--config", str(EXAMPLES / config), "--format", fmt]
+    """`amlfw` arguments that produce one golden file (stdout is the golden content). A bare name is an
+    example of config/examples/, a path is relative to the repository."""
+    path = REPO / config if "/" in config else EXAMPLES / config
+    return ["render", "--config", str(path), "--format", fmt]
 
 
 def main() -> int:
