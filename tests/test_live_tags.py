@@ -112,3 +112,25 @@ workspaces:
     [(tag, message)] = unknown_tags(desired, without, "westus2")
     assert tag == "AzureKeyVault.WestUS2"
     assert "the regional suffix .WestUS2 is not available for AzureKeyVault here: use AzureKeyVault (global)" in message
+
+
+def test_a_us_government_target_is_checked_against_the_gov_list(emu: Emulator, tmp_path: Path) -> None:
+    """USGovVirginia suffixes exist only in the Gov list: the check uses the subscription's own cloud."""
+    from tests.engine_support import SUB
+
+    policy = unique("fwpol")
+    seed_policy(emu, policy)
+    emu.set_subscription_cloud(SUB, "AzureUSGovernment")
+    try:
+        path = write_config(tmp_path, emu, policy, extra={"cloud": "AzureUSGovernment"}, workspaces=[{
+            "name": "mlws-gov", "region": "usgovvirginia", "storage_account": "mlwsgovsa",
+            "source_addresses": ["10.20.0.0/24"], "features": ["hbi_workspace"]}])
+        store = CatalogueStore()
+        target = load_config(path, store.get).targets[0]
+        desired = compile_target(target, store.get(target.catalogue_version))
+        assert "Storage.USGovVirginia" in desired_tags(desired)
+        out = reconcile_target(target, desired, dry_run=True)
+        assert out.status == "drift", out.error
+        assert out.plan is not None and out.plan.errors == ()
+    finally:
+        emu.set_subscription_cloud(SUB, "AzureCloud")
