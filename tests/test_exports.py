@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import ipaddress
+import json
 import re
 import shutil
 import subprocess
@@ -301,8 +302,7 @@ def test_squid_wildcards_become_dot_domains(capsys: pytest.CaptureFixture[str], 
 
 def test_tag_index_is_the_reference_json_exactly(reference: ReferenceData) -> None:
     for name in ("ServiceTags_Public.json", "ServiceTags_Gov.json"):
-        doc = reference.load_json(reference.path("service-tags", name)) if hasattr(reference, "load_json") else \
-            __import__("json").loads(reference.path("service-tags", name).read_text(encoding="utf-8"))
+        doc = json.loads(reference.path("service-tags", name).read_text(encoding="utf-8"))
         index = parse_service_tags(doc)
         assert index.change_number == doc["changeNumber"]
         assert len(index.prefixes) == len(doc["values"])
@@ -320,8 +320,6 @@ def _nft_sets(text: str) -> dict[str, set[str]]:
 
 def test_nft_sets_cover_exactly_the_tags_prefixes(reference: ReferenceData, capsys: pytest.CaptureFixture[str],
                                                   epoch: None) -> None:
-    import json
-
     doc = json.loads(reference.path("service-tags", "ServiceTags_Public.json").read_text(encoding="utf-8"))
     by_name = {v["name"]: v["properties"]["addressPrefixes"] for v in doc["values"]}
     out = _render_case(capsys, "public.nft")
@@ -363,8 +361,6 @@ def test_wrong_cloud_file_names_tag_entry_and_fix(tmp_path: Path, run_amlfw: Run
 
 
 def test_unknown_tag_names_tag_entry_and_fix(tmp_path: Path, run_amlfw: RunAmlfw, reference: ReferenceData) -> None:
-    import json
-
     doc = json.loads(reference.path("service-tags", "ServiceTags_Public.json").read_text(encoding="utf-8"))
     doc["values"] = [v for v in doc["values"] if v["name"] != "Storage.WestUS2"]
     tags = tmp_path / "ServiceTags_Public.json"
