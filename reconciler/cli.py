@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # imported lazily at run time, so `--help` stays fast
     from reconciler.catalogue import CatalogueStore
     from reconciler.config import Config, Target
     from reconciler.model import DesiredTarget
+    from reconciler.render.servicetags import TagIndex
 
 EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
 
@@ -73,9 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("render", help="compile a configuration into rules, offline")
     _config_arg(r)
-    r.add_argument("--format", choices=("arm", "table", "csv", "json"), default="table",
-                   help="arm: rule collection groups as PUT; table: human view; csv/json: allow-list")
-    _out_arg(r, "write the rendering to FILE instead of stdout (only on success)", legacy=True)
+    r.add_argument("--format", choices=("arm", "table", "csv", "json", "squid", "nftables", "paloalto-edl",
+                                        "managed-network"), default="table",
+                   help="arm: rule collection groups as PUT; table: human view; csv/json: allow-list; squid, "
+                        "nftables, paloalto-edl, managed-network: exports for other enforcement points")
+    _out_arg(r, "write the rendering to FILE instead of stdout (only on success); for paloalto-edl and "
+             "managed-network, a directory that receives one file per list", legacy=True)
+    r.add_argument("--service-tags", action="append", metavar="FILE",
+                   help="Microsoft's ServiceTags_*.json for a cloud of the configuration (repeatable); needed by "
+                        "nftables and paloalto-edl")
     _target_arg(r)
     r.set_defaults(func=cmd_render)
 
@@ -266,6 +273,10 @@ def emit(text: str, output: str | None) -> None:
 def cmd_render(args: argparse.Namespace) -> int:
     from reconciler.render import desired as r
 
+    export = args.format not in ("arm", "table", "csv", "json")
+    if args.service_tags and not export:
+        raise UserError("--service-tags", "", f"not used by --format {args.format}")
+    tags = _read_service_tags(args.service_tags or []) if export else []  # bad input first, before any warning
     _, pairs = load_and_compile(args.config, args.catalogue_dir)
     for _, d in pairs:
         for w in d.warnings:
@@ -273,9 +284,80 @@ def cmd_render(args: argparse.Namespace) -> int:
     from reconciler.engine import select_targets
 
     pairs = select_targets(pairs, args.target)
-    renderer = {"arm": r.render_arm, "table": r.render_table, "csv": r.render_csv, "json": r.render_allow_json}
-    emit(renderer[args.format](pairs), getattr(args, "out", None))
-    sys.stderr.write(r.breadth_summary(pairs) + "\n")
+    if not export:
+        renderer = {"arm": r.render_arm, "table": r.render_table, "csv": r.render_csv, "json": r.render_allow_json}
+        emit(renderer[args.format](pairs), args.out)
+        sys.stderr.write(r.breadth_summary(pairs) + "\n")
+        return EXIT_OK
+    return _render_export(args, pairs, tags)
+
+
+def _read_service_tags(paths: Sequence[str]) -> list[TagIndex]:
+    """Parse each --service-tags FILE: one line naming the file, key and reason on any problem."""
+    import json
+
+    from reconciler.render.servicetags import ServiceTagFileError, parse_service_tags
+
+    out: dict[str, TagIndex] = {}
+    for path in paths:
+        try:
+            doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise UserError(path, "", f"cannot read file: {exc.strerror or exc}") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UserError(path, "", f"not JSON: {exc}") from None
+        try:
+            index = parse_service_tags(doc)
+        except ServiceTagFileError as exc:
+            key, _, reason = str(exc).partition(": ")
+            raise UserError(path, key, reason) from None
+        if index.cloud in out:
+            raise UserError(path, "cloud", f"a second service-tag file for {index.cloud}")
+        out[index.cloud] = index
+    return list(out.values())
+
+
+def _generated_at() -> str:
+    """The export's time stamp: SOURCE_DATE_EPOCH when set (reproducible output), else now; UTC, seconds."""
+    import datetime as dt
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        try:
+            when = dt.datetime.fromtimestamp(int(epoch), dt.UTC)
+        except (ValueError, OverflowError, OSError):
+            raise UserError("SOURCE_DATE_EPOCH", "", f"not a Unix time: {epoch!r}") from None
+    else:
+        when = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _render_export(args: argparse.Namespace, pairs: list[tuple[Target, DesiredTarget]],
+                   tags: list[TagIndex]) -> int:
+    from reconciler.render import exports as x
+
+    try:
+        config_bytes = Path(args.config).read_bytes()
+    except OSError as exc:
+        raise UserError(args.config, "", f"cannot read file: {exc.strerror or exc}") from None
+    stamp = x.stamp_for(pairs, config_bytes, _generated_at())
+    try:
+        files = x.render_export(args.format, pairs, stamp, tags)
+    except x.ExportError as exc:
+        key, _, reason = str(exc).partition(": ")
+        raise UserError(key, "", reason) from None
+    if args.out is None or args.format in ("squid", "nftables"):
+        emit(x.concatenate(files), args.out)
+        return EXIT_OK
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(args.out, "", f"--format {args.format} writes several files: give a directory")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(args.out, "", f"cannot create directory: {exc.strerror or exc}") from None
+    for name, text in files:
+        emit(text, str(out_dir / name))
     return EXIT_OK
 
 

@@ -55,6 +55,18 @@ def retry_settings(target: Target) -> RetrySettings:
                          progress_interval=a.progress_interval)
 
 
+def live_tag_check(target: Target, desired: DesiredTarget,
+                   served: Callable[[str], frozenset[str]]) -> tuple[str, ...]:
+    """Pre-flight: the desired service tags against what the Service Tags API serves in each workspace's region."""
+    from reconciler.catalogue.tagcheck import unknown_tags
+
+    found: dict[str, str] = {}
+    for region in sorted({ws.region.lower() for ws in target.workspaces}):  # one GET per region, cached per pass
+        for tag, message in unknown_tags(desired, served(region), region):
+            found.setdefault(tag, message)
+    return tuple(found.values())
+
+
 def plan_input(target: Target, desired: DesiredTarget, observed: ObservedPolicy) -> PlanInput:
     return PlanInput(target=target.name, policy_id=policy_id(target), route_prefix=target.route_prefix,
                      desired=desired, observed=observed, limits=target.limits,
@@ -95,8 +107,9 @@ def reconcile_target(target: Target, desired: DesiredTarget, *, dry_run: bool, h
                 # pre-flight facts are read only when there is something to write
                 rg_exists, provider = reader.account_facts()
                 missing = reader.missing_ip_groups(desired.requirements.source_ip_groups)
+                unknown = live_tag_check(target, desired, reader.service_tag_names)
                 observed = replace(observed, resource_group_exists=rg_exists, network_provider_state=provider,
-                                   missing_ip_groups=missing)
+                                   missing_ip_groups=missing, unknown_service_tags=unknown)
                 the_plan = plan(plan_input(target, desired, observed), measure)
             bound.info("plan.computed", action=the_plan.group_action, drift=the_plan.drift,
                        errors=[e.code for e in the_plan.errors], **the_plan.counts)

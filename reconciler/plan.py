@@ -67,6 +67,7 @@ class ObservedPolicy:
     resource_group_exists: bool | None = None
     network_provider_state: str | None = None
     missing_ip_groups: tuple[str, ...] = ()
+    unknown_service_tags: tuple[str, ...] = ()  # pre-flight: tags the Service Tags API does not serve (messages)
 
 
 # ---------------------------------------------------------------------------------------------- changes
@@ -441,6 +442,8 @@ def plan(inp: PlanInput, measure: Callable[[RuleCollectionGroup], int] | None = 
             "ip-group-not-found",
             f"source IP groups not found: {', '.join(o.missing_ip_groups)}: create them or fix "
             f"source_ip_groups in {inp.source_file}"))
+    for message in o.unknown_service_tags:
+        errors.append(PreflightIssue("service-tag-unknown", message))
     if owned is None and o.group_count >= inp.limits.max_groups:
         errors.append(PreflightIssue(
             "group-count-limit",

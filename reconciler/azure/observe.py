@@ -88,6 +88,7 @@ class AzureReader:
         self.target = target
         self.clients = clients
         self.policy = target.policy
+        self._tag_names: dict[str, frozenset[str]] = {}  # per pass: one reader per pass
 
     def observe(self) -> ObservedPolicy:
         t, p = self.target, self.policy
@@ -186,6 +187,15 @@ class AzureReader:
             provider = _wire(res.providers.get("Microsoft.Network"))
             state = provider.get("registrationState")
         return rg_exists, str(state) if state else None
+
+    def service_tag_names(self, region: str) -> frozenset[str]:
+        """The tag names the Service Tags API serves for `region` (one GET, cached for the pass)."""
+        key = region.lower()
+        if key not in self._tag_names:
+            with translated(f"GET service tags for {region}"):
+                result = _wire(self.clients.network.service_tags.list(region))
+            self._tag_names[key] = frozenset(str(v["name"]) for v in result.get("values") or [] if v.get("name"))
+        return self._tag_names[key]
 
     def missing_ip_groups(self, ids: Iterable[str]) -> tuple[str, ...]:
         missing = []

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from .errors import ArmError, bad_request
+from .reference import load_json
 from .state import ArmState, Reply
 
 NETWORK_API_VERSIONS = ("2026-03-01", "2026-01-01")  # azure-mgmt-network 33.1.0 / 33.0.0
@@ -87,7 +88,7 @@ class ArmRouter:
     def __init__(self, state: ArmState) -> None:
         self.state = state
         self._tags_lock = threading.Lock()
-        self._tag_values: list[dict[str, Any]] | None = None
+        self._tag_docs: dict[str, dict[str, Any]] = {}
         net, res, ml = NETWORK_API_VERSIONS, RESOURCES_API_VERSIONS, ML_API_VERSIONS
         policy, group = "firewallPolicies", "firewallPolicies/ruleCollectionGroups"
         self.routes = [
@@ -324,32 +325,46 @@ class ArmRouter:
         return Reply(200, self.state.provider(sub, name, types))
 
     def _service_tags(self, request: ArmRequest, params: Params) -> Reply:
-        """The public service-tag file in the API's shape (changeNumber as strings; not paged)."""
+        """The service-tag file of the subscription's cloud in the API's shape (changeNumber as strings; not
+        paged): Public, or US Government after ``set_subscription_cloud``. Microsoft publishes no China file, so
+        a China subscription gets the Public tags' names with China's regional suffixes (no prefixes), in line
+        with the emulator's own China validation, which accepts any well-formed name."""
         sub, _location = params
-        document = self.state.reference.service_tags_document()
+        cloud = self.state.subscription_cloud(sub)
         with self._tags_lock:
-            if self._tag_values is None:
-                self._tag_values = [
-                    {
-                        "name": value["name"],
-                        "id": value["id"],
-                        "properties": {
-                            "addressPrefixes": value["properties"]["addressPrefixes"],
-                            "changeNumber": str(value["properties"]["changeNumber"]),
-                            "region": value["properties"]["region"],
-                            "systemService": value["properties"]["systemService"],
-                        },
-                    }
-                    for value in document["values"]
-                ]
-        return Reply(
-            200,
+            if cloud not in self._tag_docs:
+                self._tag_docs[cloud] = self._tag_document(cloud)
+            document = self._tag_docs[cloud]
+        return Reply(200, {"id": f"/subscriptions/{sub}/providers/Microsoft.Network/serviceTags/{document['name']}",
+                           **document})
+
+    def _tag_document(self, cloud: str) -> dict[str, Any]:
+        ref = self.state.reference
+        if cloud == "AzureUSGovernment":
+            source = load_json(ref.path("service-tags", "ServiceTags_Gov.json"))
+        else:
+            source = ref.service_tags_document()
+        values = [
             {
-                "name": "public",
-                "id": f"/subscriptions/{sub}/providers/Microsoft.Network/serviceTags/public",
-                "type": "Microsoft.Network/serviceTags",
-                "changeNumber": str(document["changeNumber"]),
-                "cloud": document["cloud"],
-                "values": self._tag_values,
-            },
-        )
+                "name": value["name"],
+                "id": value["id"],
+                "properties": {
+                    "addressPrefixes": value["properties"]["addressPrefixes"],
+                    "changeNumber": str(value["properties"]["changeNumber"]),
+                    "region": value["properties"]["region"],
+                    "systemService": value["properties"]["systemService"],
+                },
+            }
+            for value in source["values"]
+        ]
+        if cloud == "AzureChinaCloud":
+            bases = sorted({v["name"].partition(".")[0] for v in values})
+            suffixes = ("", "ChinaEast", "ChinaEast2", "ChinaEast3", "ChinaNorth", "ChinaNorth2", "ChinaNorth3")
+            values = [
+                {"name": f"{b}.{x}" if x else b, "id": f"{b}.{x}" if x else b,
+                 "properties": {"addressPrefixes": [], "changeNumber": "1", "region": x.lower(), "systemService": b}}
+                for b in bases for x in suffixes
+            ]
+        name = {"AzureUSGovernment": "usgov", "AzureChinaCloud": "china"}.get(cloud, "public")
+        return {"name": name, "type": "Microsoft.Network/serviceTags", "changeNumber": str(source["changeNumber"]),
+                "cloud": "AzureChinaCloud" if cloud == "AzureChinaCloud" else source["cloud"], "values": values}

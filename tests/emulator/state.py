@@ -426,6 +426,10 @@ class ArmState:
         with self._lock:
             self._clouds[sub.casefold()] = cloud
 
+    def subscription_cloud(self, sub: str) -> str:
+        with self._lock:
+            return self._clouds.get(sub.casefold(), "AzureCloud")
+
     def _is_service_tag_for(self, resource_id: str) -> Callable[[str], bool]:
         parts = resource_id.strip("/").split("/")
         cloud = self._clouds.get(parts[1].casefold(), "AzureCloud") if len(parts) > 1 else "AzureCloud"
