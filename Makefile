@@ -30,3 +30,7 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .amlfw-run
+
+# the full generated bad-input suite (1,300 cases, about 2 minutes); `make test` runs a sample
+fuzz: install
+	AMLFW_FUZZ_FULL=1 $(BIN)/python -m pytest -q tests/test_fuzz.py

@@ -161,7 +161,7 @@ def _text(value: object, where: str) -> str:
 
 def _list(d: Mapping[str, Any], key: str) -> list[str]:
     v = d.get(key)
-    if not v:
+    if v is None:
         return []
     if type(v) is not list or not all(type(x) is str for x in v):
         raise MalformedArm(f"{key}: expected a list of strings, got {_kind(v)}")
