@@ -58,7 +58,7 @@ def test_metadata_endpoints_need_no_token(emulator: Emulator, api_version: str) 
     r = requests.get(f"{emulator.base_url}/metadata/endpoints", params={"api-version": api_version},
                      verify=emulator.ca_bundle, timeout=10)
     assert r.status_code == 200
-    (cloud,) = r.json()
+    cloud = r.json() if api_version >= "2022-09-01" else r.json()[0]  # one object since 2022-09-01
     assert cloud["resourceManager"] == emulator.base_url + "/"
     assert "https://management.core.windows.net/" in cloud["authentication"]["audiences"]
 

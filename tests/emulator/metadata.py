@@ -1,10 +1,11 @@
 """``GET /metadata/endpoints``: the cloud metadata Resource Manager serves without authentication.
 
 ``api-version=2015-01-01`` answers one object (``galleryEndpoint``, ``graphEndpoint``, ``portalEndpoint``,
-``authentication``); later versions (2019-05-01, 2022-09-01, which the Azure CLI's ``az cloud register
---endpoint-resource-manager`` and azure-ai-ml read) answer a list of clouds. The emulator describes one cloud,
-``AmlfwEmulator``, whose Resource Manager is the emulator itself and whose audiences are ARM's; every other
-endpoint is a placeholder under ``.invalid`` so that nothing resolves by accident.
+``authentication``); 2019-05-01 (azure-ai-ml's) a list of clouds; 2022-09-01 and later (the Azure CLI's
+``az cloud register --endpoint-resource-manager``) the one cloud this endpoint belongs to, as an object. The
+emulator describes one cloud, ``AmlfwEmulator``, whose Resource Manager is the emulator itself and whose
+audiences are ARM's; most other endpoints are placeholders under ``.invalid`` so that nothing resolves by
+accident.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def cloud_metadata(base_url: str, api_version: str) -> Any:
     if api_version == "2015-01-01":
         return {"galleryEndpoint": "https://gallery.emulator.invalid/", "graphEndpoint": "https://graph.windows.net/",
                 "portalEndpoint": "https://portal.emulator.invalid/", "authentication": authentication}
-    return [{
+    cloud = {
         "name": CLOUD_NAME,
         "resourceManager": base_url.rstrip("/") + "/",
         "authentication": authentication,
@@ -52,4 +53,5 @@ def cloud_metadata(base_url: str, api_version: str) -> Any:
                      "sqlServerHostname": "database.windows.net", "storage": "core.windows.net",
                      "storageSyncEndpointSuffix": "afs.azure.net", "synapseAnalytics": "dev.azuresynapse.net",
                      "attestationEndpoint": "attest.azure.net"},
-    }]
+    }
+    return cloud if api_version >= "2022-09-01" else [cloud]
