@@ -17,6 +17,7 @@ from reconciler.arm import MalformedArm, group_from_arm, route_from_arm
 from reconciler.azure.clients import ArmClients, build_clients
 from reconciler.azure.errors import translated
 from reconciler.config import ResourceRef, Target
+from reconciler.deps import parse_dependencies
 from reconciler.errors import BadResponseError, NotFoundError
 from reconciler.plan import ObservedGroup, ObservedPolicy
 
@@ -189,4 +190,6 @@ class AzureReader:
         with translated(f"GET outbound dependencies of workspace {workspace}"):
             response = self.clients.network.send_request(HttpRequest("GET", url))
             response.raise_for_status()
-            return response.json()
+            body = response.json()
+            parse_dependencies(body)  # a malformed answer fails here, where the error can name the response
+            return body
