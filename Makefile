@@ -31,6 +31,6 @@ bench: install
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .amlfw-run
 
-# the full generated bad-input suite (1,300 cases, about 2 minutes); `make test` runs a sample
+# the full generated bad-input suite (1,400 cases, about 2.5 minutes); `make test` runs a sample
 fuzz: install
 	AMLFW_FUZZ_FULL=1 $(BIN)/python -m pytest -q tests/test_fuzz.py

@@ -250,6 +250,38 @@ _ARM_BREAKERS: dict[str, list[Any]] = {
 }
 
 
+# The objects amlfw reads in a GET of the firewall policy.
+_POLICY_BREAKERS: dict[str, list[Any]] = {
+    "properties": ["x", 5, [], True],
+    "sku": ["Standard", 5, [], True],
+    "dnsSettings": ["x", 5, [True]],
+    "transportSecurity": ["x", 5, [1]],
+}
+
+
+def arm_policy_cases(template: dict[str, Any], count: int, seed: int = 9) -> list[Case]:
+    """Broken copies of a GET firewall policy answer."""
+    rng = random.Random(seed)
+    props = template.get("properties") or {}
+    slots = [("properties",)] + [("properties", k) for k in ("sku", "dnsSettings", "transportSecurity")
+                                 if k in props or k == "transportSecurity"]
+    cases = []
+    for i in range(count):
+        if rng.random() < 0.7:
+            path = rng.choice(slots)
+            value = rng.choice(_POLICY_BREAKERS[path[-1]])
+            doc = copy.deepcopy(template)
+            _set_path(doc, path, value)
+            cases.append(Case("arm-policy", i, f"policy {'/'.join(path)} = {json.dumps(value)[:40]}",
+                              json.dumps(doc).encode()))
+        else:
+            text = json.dumps(template).encode()
+            cut = rng.randint(0, len(text) - 1)
+            body = rng.choice([text[:cut], b"<html>Bad gateway</html>", b"null", b"[]", b"\"x\"", b"7"])
+            cases.append(Case("arm-policy", i, f"policy body {body[:20]!r}", body))
+    return cases
+
+
 def arm_list_cases(template: dict[str, Any], count: int, seed: int = 9) -> list[Case]:
     """Broken copies of a LIST answer: one field amlfw reads given a wrong shape, or the body itself broken."""
     rng = random.Random(seed)

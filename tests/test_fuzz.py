@@ -2,7 +2,8 @@
 exit 1 with one clean error, no traceback, no hang and no write.
 
 A sample runs in the normal suite; AMLFW_FUZZ_FULL=1 runs the full set (700 configurations, 300 catalogue
-cases, 300 ARM answers). Cases run the CLI in-process (`reconciler.cli.main`), a few as a real subprocess."""
+cases, 300 LIST and 100 GET-policy ARM answers: 1,400). Cases run the CLI in-process (`reconciler.cli.main`),
+a few as a real subprocess."""
 
 from __future__ import annotations
 
@@ -25,10 +26,18 @@ from tests.boundary_support import RewritingProxy, trust_bundle
 from tests.emulator import Emulator
 from tests.emulator.pytest_plugin import *  # noqa: F403
 from tests.engine_support import RG, SUB, seed_policy, write_config, writes
-from tests.fuzz_cases import Case, CatalogueCase, arm_list_cases, catalogue_cases, config_cases
+from tests.fuzz_cases import (
+    Case,
+    CatalogueCase,
+    arm_list_cases,
+    arm_policy_cases,
+    catalogue_cases,
+    config_cases,
+)
 
 FULL = os.environ.get("AMLFW_FUZZ_FULL") == "1"
-COUNTS = {"config": 700, "catalogue": 300, "arm": 300} if FULL else {"config": 120, "catalogue": 50, "arm": 30}
+COUNTS = ({"config": 700, "catalogue": 300, "arm": 300, "arm-policy": 100} if FULL
+          else {"config": 120, "catalogue": 50, "arm": 30, "arm-policy": 10})
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -117,7 +126,8 @@ def arm_setup(emulator: Emulator, arm_env: dict[str, str], tmp_path: Path,
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", bundle)
     monkeypatch.setenv("SSL_CERT_FILE", bundle)
     seed_policy(emulator, "fwpol-fuzz")
-    template = {"value": emulator.list_rule_collection_groups(SUB, RG, "fwpol-fuzz")}
+    template = {"value": emulator.list_rule_collection_groups(SUB, RG, "fwpol-fuzz"),
+                "policy": emulator.get_policy(SUB, RG, "fwpol-fuzz")}
     with RewritingProxy(emulator) as proxy:
         path = write_config(tmp_path, emulator, "fwpol-fuzz")
         doc = yaml.safe_load(path.read_text())
@@ -130,7 +140,10 @@ def arm_setup(emulator: Emulator, arm_env: dict[str, str], tmp_path: Path,
 def _serve(proxy: RewritingProxy, case: Case) -> None:
     def rewrite(method: str, path: str, status: int, headers: dict[str, str], body: bytes
                 ) -> tuple[int, dict[str, str], bytes] | None:
-        if method == "GET" and path.split("?")[0].endswith("/ruleCollectionGroups"):
+        bare = path.split("?")[0]
+        if case.kind == "arm" and method == "GET" and bare.endswith("/ruleCollectionGroups"):
+            return 200, {"Content-Type": "application/json"}, case.payload
+        if case.kind == "arm-policy" and method == "GET" and bare.endswith("/firewallPolicies/fwpol-fuzz"):
             return 200, {"Content-Type": "application/json"}, case.payload
         return None
     proxy.rewrite = rewrite
@@ -139,7 +152,8 @@ def _serve(proxy: RewritingProxy, case: Case) -> None:
 def test_fuzz_arm_answers(arm_setup: tuple[Emulator, RewritingProxy, Path, dict[str, Any]],
                           capsys: pytest.CaptureFixture[str]) -> None:
     emulator, proxy, config, template = arm_setup
-    cases = arm_list_cases(template, COUNTS["arm"])
+    policy = template.pop("policy")
+    cases = arm_list_cases(template, COUNTS["arm"]) + arm_policy_cases(policy, COUNTS["arm-policy"])
     for case in cases:
         _serve(proxy, case)
         code = main(["reconcile", "--config", str(config), "--once", "--output", "json"])  # apply, not dry-run
@@ -152,11 +166,12 @@ def test_fuzz_arm_answers(arm_setup: tuple[Emulator, RewritingProxy, Path, dict[
         assert "\n" not in error and len(error) < 1000, (case.index, case.what, error[:300])
         assert "url=https://" in error, (case.index, case.what, error[:300])
         assert writes(emulator, "fwpol-fuzz") == [], (case.index, case.what)
-    assert len(cases) == COUNTS["arm"]
+    assert len(cases) == COUNTS["arm"] + COUNTS["arm-policy"]
 
 
 def test_fuzz_arm_answer_in_a_subprocess(arm_setup: tuple[Emulator, RewritingProxy, Path, dict[str, Any]]) -> None:
     emulator, proxy, config, template = arm_setup
+    template.pop("policy")
     for case in arm_list_cases(template, 2, seed=11):
         _serve(proxy, case)
         r = subprocess.run([sys.executable, "-m", "reconciler", "reconcile", "--config", str(config), "--once",

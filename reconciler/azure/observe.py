@@ -57,7 +57,9 @@ def _wire(model: Any) -> dict[str, Any]:
 
 
 def _props(raw: Mapping[str, Any]) -> Mapping[str, Any]:
-    props = raw.get("properties") or {}
+    props = raw.get("properties")
+    if props is None:
+        return {}
     if not isinstance(props, Mapping):
         raise MalformedArm(f"properties: expected an object, got {type(props).__name__}")
     return props
@@ -74,7 +76,9 @@ def observed_group(raw: Mapping[str, Any], etag_header: str | None = None) -> Ob
 
 
 def _sub(props: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = props.get(key) or {}
+    value = props.get(key)
+    if value is None:
+        return {}
     if not isinstance(value, Mapping):
         raise MalformedArm(f"properties.{key}: expected an object, got {type(value).__name__}")
     return value
