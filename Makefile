@@ -46,7 +46,14 @@ lock: install
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .amlfw-run
 
-# Long soak (issue 9): 300 passes, 1-5 s operations, 20 % random faults; prints the figures (docs/reliability.md).
+# Long soak (issue 9): 300 passes, 1-5 s operations, 20 % random faults; prints the figures (docs/reliability.md);
+# then the full generated bad-input suite.
 .PHONY: soak
 soak: install
 	$(BIN)/python -m tests.soak $(SOAK_ARGS)
+	AMLFW_FUZZ_FULL=1 $(BIN)/python -m pytest -q tests/test_fuzz.py
+
+# the full generated bad-input suite (1,400 cases, about 2.5 minutes); `make test` runs a sample
+.PHONY: fuzz
+fuzz: install
+	AMLFW_FUZZ_FULL=1 $(BIN)/python -m pytest -q tests/test_fuzz.py

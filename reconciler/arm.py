@@ -82,7 +82,7 @@ def rule_to_arm(rule: Rule) -> dict[str, Any]:
 
 def collection_to_arm(c: RuleCollection) -> dict[str, Any]:
     if c.raw is not None:
-        raw: dict[str, Any] = json.loads(c.raw)
+        raw: dict[str, Any] = json.loads(json.dumps(c.raw))  # a deep copy, exactly as read
         return raw
     return {
         "ruleCollectionType": c.collection_type,
@@ -161,10 +161,14 @@ def _text(value: object, where: str) -> str:
 
 def _list(d: Mapping[str, Any], key: str) -> list[str]:
     v = d.get(key)
-    if not v:
+    if v is None:
         return []
-    if type(v) is not list or not all(type(x) is str for x in v):
+    if type(v) is not list:
         raise MalformedArm(f"{key}: expected a list of strings, got {_kind(v)}")
+    try:
+        "".join(v)  # the type check of every item, in C
+    except TypeError:
+        raise MalformedArm(f"{key}: expected a list of strings, got {_kind(v)}") from None
     return v
 
 
@@ -268,7 +272,7 @@ def collection_from_arm(raw: object, where: str = "ruleCollection") -> RuleColle
         action=_text(action.get("type"), f"{where}.action.type"),
         collection_type=_text(raw.get("ruleCollectionType"), f"{where}.ruleCollectionType"),
         rules=tuple(rule_from_arm(r, f"{where}.rules[{i}]") for i, r in enumerate(rules)),
-        raw=json.dumps(raw, separators=(",", ":"), ensure_ascii=False),
+        raw=raw,
     )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from reconciler import __version__
-from reconciler.errors import AmlfwError, UserError
+from reconciler.errors import AmlfwError, UserError, excerpt
 
 if TYPE_CHECKING:  # imported lazily at run time, so `--help` stays fast
     from reconciler.catalogue import CatalogueStore
@@ -227,6 +227,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    except Exception as exc:  # the last boundary: one line, never a traceback (AMLFW_DEBUG=1 shows it)
+        if os.environ.get("AMLFW_DEBUG") == "1":
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {excerpt(str(exc), 100)} (AMLFW_DEBUG=1 shows where)",
+              file=sys.stderr)
+        return EXIT_ERROR
 
 
 def _store(args: argparse.Namespace) -> CatalogueStore:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from reconciler.model import AllowListRow, DesiredTarget
 
@@ -43,23 +44,47 @@ class DependencyCheck:
 
 
 def parse_dependencies(body: object) -> list[Dependency]:
-    """The ARM response (`{"value": [{"properties": {"category", "endpoints": [...]}}]}`) as a flat list."""
+    """The ARM response (`{"value": [{"properties": {"category", "endpoints": [...]}}]}`) as a flat list.
+    Nothing (None) is no dependencies; any other shape raises ValueError naming the field."""
     out: list[Dependency] = []
-    if not isinstance(body, dict):
+    if body is None:
         return out
-    for item in body.get("value") or []:
-        props = item.get("properties") or {} if isinstance(item, dict) else {}
+    if not isinstance(body, dict):
+        raise ValueError(f"expected an object, got {type(body).__name__}")
+    for i, item in enumerate(_items(body.get("value"), "value")):
+        item = _obj(item, f"value[{i}]")
+        props = _obj(item.get("properties"), f"value[{i}].properties")
         category = str(props.get("category") or "")
-        for ep in props.get("endpoints") or []:
-            domain = str(ep.get("domainName") or "").strip().lower()
+        for j, ep in enumerate(_items(props.get("endpoints"), f"value[{i}].properties.endpoints")):
+            ep = _obj(ep, f"value[{i}].properties.endpoints[{j}]")
+            domain = ep.get("domainName") or ""
+            if not isinstance(domain, str):
+                raise ValueError(f"value[{i}].properties.endpoints[{j}].domainName: expected a string")
+            domain = domain.strip().lower()
             if not domain:
                 continue
-            details = ep.get("endpointDetails") or [{"port": 443}]
+            details = _items(ep.get("endpointDetails"), "endpointDetails") or [{"port": 443}]
             for d in details:
                 port = d.get("port") if isinstance(d, dict) else None
                 if isinstance(port, int):
                     out.append(Dependency(category, domain, port))
     return sorted(set(out), key=lambda d: (d.domain, d.port, d.category))
+
+
+def _items(value: object, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"{where}: expected a list, got {type(value).__name__}")
+    return value
+
+
+def _obj(value: object, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: expected an object, got {type(value).__name__}")
+    return value
 
 
 def _port_ok(row: AllowListRow, port: int) -> bool:

@@ -156,7 +156,7 @@ def reconcile_target(target: Target, desired: DesiredTarget, *, dry_run: bool, h
     except AmlfwError as exc:
         outcome = _failed(target.name, the_plan, exc, str(exc))
     except Exception as exc:  # noqa: BLE001 - the error boundary: one target's surprise never ends the fleet's pass
-        message = f"unexpected {type(exc).__name__}: {excerpt(str(exc), 200)}"
+        message = f"unexpected {type(exc).__name__}: {excerpt(str(exc), 120)}"
         bound.error("pass.unexpected_error", error=message)
         outcome = Outcome(target.name, "error", the_plan, error=message)
     duration_ms = int((time.monotonic() - started) * 1000)

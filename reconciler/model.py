@@ -9,9 +9,9 @@ plan compares them by name, never by position.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 CLOUDS: tuple[str, ...] = ("AzureCloud", "AzureUSGovernment", "AzureChinaCloud")
 
@@ -298,9 +298,9 @@ class RuleCollection:
     action: str = "Allow"
     collection_type: str = "FirewallPolicyFilterRuleCollection"
     rules: tuple[Rule, ...] = ()
-    # the JSON text the collection was read as (observed collections only); a PUT carrying a foreign collection
-    # sends exactly this, so types and fields amlfw does not model survive byte for byte
-    raw: str | None = field(default=None, compare=False, repr=False)
+    # the JSON the collection was read as (observed collections only; never mutated); a PUT carrying a foreign
+    # collection sends exactly this, so types and fields amlfw does not model survive byte for byte
+    raw: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def rule(self, name: str) -> Rule | None:
         for r in self.rules:

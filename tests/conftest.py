@@ -71,3 +71,7 @@ def run_amlfw() -> RunAmlfw:
         )
 
     return run
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "azcli: drives the real Azure CLI against the emulator (opt-in: AMLFW_AZCLI=1)")

@@ -103,3 +103,19 @@ def test_cli_unknown_workspace_is_an_error_and_missing_rg_is_skipped(emu: Emulat
     assert proc.returncode == 1
     assert "mlws-nope" in proc.stdout and "status=404" in proc.stdout
     assert "skipped" in proc.stdout and "mlws-other" in proc.stdout
+
+
+@pytest.mark.parametrize("body", [{"value": "x"}, {"value": [{"properties": "x"}]},
+                                  {"value": [{"properties": {"endpoints": [5]}}]}])
+def test_cli_malformed_dependency_answer_is_a_typed_error(emu: Emulator, tmp_path: Path, body: Any) -> None:
+    policy = unique("fwpol")
+    seed_policy(emu, policy)
+    emu.seed_workspace_dependencies(SUB, "rg-ml", "mlws-bad", body)
+    path = write_config(tmp_path, emu, policy, workspaces=[{
+        "name": "mlws-bad", "region": "westus2", "storage_account": "mlwsbadsa", "resource_group": "rg-ml",
+        "source_addresses": ["10.20.0.0/24"], "features": ["compute"]}])
+    proc = subprocess.run([sys.executable, "-m", "reconciler", "deps", "--config", str(path)],
+                          env={**os.environ, **emu.env()}, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "malformed answer" in proc.stdout and "url=https://" in proc.stdout

@@ -216,3 +216,21 @@ def test_bad_config(doc: dict[str, Any], parts: list[str], tmp_path: Path, capsy
     assert (code, stdout) == (1, "")
     assert_one_clean_line(err, str(config), *parts)
     assert not out.exists()
+
+
+def test_an_unexpected_exception_is_one_line_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import reconciler.cli as cli
+
+    def boom(*args: Any) -> Any:
+        raise RuntimeError("kaboom " + "z" * 10_000)
+
+    monkeypatch.setattr(cli, "load_and_compile", boom)
+    config = tmp_path / "amlfw.yaml"
+    config.write_text(yaml.safe_dump(_target()), encoding="utf-8")
+    code, _, err = run_in_process(capsys, "render", "--config", str(config))
+    assert code == 1
+    assert_one_clean_line(err, "unexpected RuntimeError: kaboom")
+    monkeypatch.setenv("AMLFW_DEBUG", "1")
+    with pytest.raises(RuntimeError):
+        main(["render", "--config", str(config)])

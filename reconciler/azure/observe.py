@@ -18,6 +18,7 @@ from reconciler.arm import MalformedArm, group_from_arm, route_from_arm
 from reconciler.azure.clients import ArmClients, build_clients
 from reconciler.azure.errors import translated
 from reconciler.config import ResourceRef, Target
+from reconciler.deps import parse_dependencies
 from reconciler.errors import AzureError, BadResponseError, NotFoundError
 from reconciler.execute import GroupRead
 from reconciler.plan import ObservedGroup, ObservedPolicy
@@ -58,7 +59,9 @@ def _wire(model: Any) -> dict[str, Any]:
 
 
 def _props(raw: Mapping[str, Any]) -> Mapping[str, Any]:
-    props = raw.get("properties") or {}
+    props = raw.get("properties")
+    if props is None:
+        return {}
     if not isinstance(props, Mapping):
         raise MalformedArm(f"properties: expected an object, got {type(props).__name__}")
     return props
@@ -75,7 +78,9 @@ def observed_group(raw: Mapping[str, Any], etag_header: str | None = None) -> Ob
 
 
 def _sub(props: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = props.get(key) or {}
+    value = props.get(key)
+    if value is None:
+        return {}
     if not isinstance(value, Mapping):
         raise MalformedArm(f"properties.{key}: expected an object, got {type(value).__name__}")
     return value
@@ -221,4 +226,6 @@ class AzureReader:
         with translated(f"GET outbound dependencies of workspace {workspace}"):
             response = self.clients.network.send_request(HttpRequest("GET", url))
             response.raise_for_status()
-            return response.json()
+            body = response.json()
+            parse_dependencies(body)  # a malformed answer fails here, where the error can name the response
+            return body

@@ -14,12 +14,15 @@ from typing import Any
 from urllib.parse import unquote
 
 from .errors import ArmError, bad_request
+from .identity import TENANT_ID
 from .reference import load_json
 from .state import ArmState, Reply
 
 NETWORK_API_VERSIONS = ("2026-03-01", "2026-01-01")  # azure-mgmt-network 33.1.0 / 33.0.0
 # azure-mgmt-resource 26.0.0 sends 2025-04-01 (resource_groups.get/check_existence, providers.get); the older
 # versions are what earlier 23.x-25.x releases send (assumed), since pyproject allows >=23,<27.
+# the subscriptions list the Azure CLI (azure-mgmt-resource's SubscriptionClient) reads at `az login`
+SUBSCRIPTIONS_API_VERSIONS = ("2022-12-01", "2021-01-01", "2020-01-01", "2019-11-01", "2016-06-01")
 RESOURCES_API_VERSIONS = (
     "2025-04-01",
     "2024-11-01",
@@ -92,6 +95,7 @@ class ArmRouter:
         net, res, ml = NETWORK_API_VERSIONS, RESOURCES_API_VERSIONS, ML_API_VERSIONS
         policy, group = "firewallPolicies", "firewallPolicies/ruleCollectionGroups"
         self.routes = [
+            self._route("/subscriptions", SUBSCRIPTIONS_API_VERSIONS, "subscriptions", GET=self._list_subscriptions),
             self._route(_RG, res, "resourceGroups", GET=self._get_resource_group, HEAD=self._head_resource_group),
             self._route(rf"{_SUB}/providers/{_SEG}", res, "providers", GET=self._provider),
             self._route(
@@ -192,6 +196,15 @@ class ArmRouter:
 
     # ------------------------------------------------------------------------------------------
     # handlers: ``params`` are the URL's path parameters, in order
+
+    def _list_subscriptions(self, request: ArmRequest, params: Params) -> Reply:
+        """What `az login` reads after it gets a token: the subscriptions the identity can see (all of them)."""
+        return Reply(200, {"value": [{
+            "id": f"/subscriptions/{sub}", "subscriptionId": sub, "tenantId": TENANT_ID,
+            "displayName": f"emulator {sub[-4:]}", "state": "Enabled", "authorizationSource": "RoleBased",
+            "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "PayAsYouGo_2014-09-01",
+                                     "spendingLimit": "Off"},
+        } for sub in self.state.subscription_ids()]})
 
     def _get_resource_group(self, request: ArmRequest, params: Params) -> Reply:
         sub, rg = params

@@ -26,6 +26,7 @@ from .arm import ArmRequest, ArmRouter
 from .errors import ArmError
 from .faults import FAILURE_KINDS, FaultInjector, failure_error
 from .identity import TOKEN_PATH, TokenIssuer
+from .metadata import METADATA_PATH, cloud_metadata
 from .requestlog import WRITE_METHODS, RequestLog, RequestRecord
 from .state import Reply
 
@@ -139,6 +140,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif url.path == TOKEN_PATH:
             status, payload = self.server.issuer.issue(query, headers)
             self._send(status, payload, {})
+        elif url.path.rstrip("/").lower() == METADATA_PATH and self.command == "GET":
+            # ARM serves its cloud metadata without a token
+            base = f"https://{self.server.server_address[0]}:{self.server.server_address[1]}"
+            self._send(200, cloud_metadata(base, query.get("api-version", "")), {})
         else:
             self._serve_arm(ArmRequest(self.command, url.path, query, headers, body), started)
 

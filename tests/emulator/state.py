@@ -400,6 +400,11 @@ class ArmState:
             record = self._resource_groups.setdefault(_key(sub, rg), ResourceGroup(sub, rg, location))
             return self._resource_group_wire(record)
 
+    def subscription_ids(self) -> list[str]:
+        """Subscriptions exist implicitly: those that hold a resource group or a policy."""
+        with self._lock:
+            return sorted({record.sub for record in self._resource_groups.values()})
+
     def _resource_group(self, sub: str, rg: str) -> ResourceGroup:
         record = self._resource_groups.get(_key(sub, rg))
         if record is None:
