@@ -550,7 +550,7 @@ class Daemon:
 
     def _finish(self, st: TargetState, outcome: Outcome) -> None:
         now = self._clock()
-        failed = outcome.status == "error"
+        failed = not outcome.ok  # an error, or a partial apply
         with self._idle:
             self._running -= 1
             st.in_flight = False

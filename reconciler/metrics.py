@@ -126,7 +126,7 @@ class Metrics:
         self.pass_duration.labels(outcome.status).observe(outcome.duration_ms / 1000.0)
         self.last_pass.labels(t).set(wall_time)
         self.failures.labels(t).set(failures)
-        if outcome.status != "error":
+        if outcome.ok:
             self.last_success.labels(t).set(wall_time)
         plan = outcome.plan
         if plan is not None:

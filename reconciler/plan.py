@@ -111,6 +111,7 @@ class RuleChange:
     attributes: tuple[tuple[str, Value], ...] = ()
     entries: tuple[str, ...] = ()
     features: tuple[str, ...] = ()
+    breadth: str = ""  # how much the desired rule lets through (model.BREADTHS); "" for removed rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,7 +357,8 @@ def _with_origins(collections: list[CollectionChange], desired: DesiredTarget) -
         rules = []
         for r in c.rules:
             origin = origins.get((r.collection.lower(), r.rule.lower())) if r.action != "remove" else None
-            rules.append(replace(r, entries=origin.entry_ids, features=origin.features) if origin else r)
+            rules.append(replace(r, entries=origin.entry_ids, features=origin.features, breadth=origin.breadth)
+                         if origin else r)
         out.append(replace(c, rules=tuple(rules)))
     return out
 

@@ -222,7 +222,8 @@ def test_exact_changes_on_the_public_example() -> None:
     assert (cc.action, cc.collection, cc.fields) == ("change", net["name"], ())
     assert cc.rules == (RuleChange("change", net["name"], "tag-AzureResourceManager-tcp", "NetworkRule",
                                    (FieldChange("destinationPorts", ("8443",), ("443",)),),
-                                   entries=("tag.azure-resource-manager",), features=("baseline",)),)
+                                   entries=("tag.azure-resource-manager",), features=("baseline",),
+                                   breadth="global tag"),)
     assert (cc.rules[0].fields[0].added, cc.rules[0].fields[0].removed) == (("443",), ("8443",))
     assert p.counts["rules_changed"] == 1
     assert p.applyable

@@ -166,7 +166,7 @@ def test_json_is_versioned_parseable_and_stable() -> None:
         "rule": "tag-AzureCloud.westus2-tcp", "rule_type": "NetworkRule", "action": "change",
         "fields": [{"field": "destinationPorts", "before": ["8443"], "after": ["443", "9000"],
                     "added": ["443", "9000"], "removed": ["8443"]}],
-        "attributes": {}, "entries": [], "features": []}
+        "attributes": {}, "entries": [], "features": [], "breadth": ""}
     assert prod["foreign"] == {"groups": [{"name": "DefaultNetworkRuleCollectionGroup", "priority": 200,
                                            "collections": 1, "rules": 3}],
                                "collections": ["team-extra"], "routes": ["default-to-firewall"]}

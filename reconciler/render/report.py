@@ -46,7 +46,8 @@ def _serves(r: RuleChange) -> str:
     if not r.entries:
         return ""
     features = f" [{', '.join(r.features)}]" if r.features else ""
-    return f"  serves {', '.join(r.entries)}{features}"
+    breadth = f" ({r.breadth})" if r.breadth else ""
+    return f"  serves {', '.join(r.entries)}{features}{breadth}"
 
 
 def _attribute_lines(attributes: Sequence[tuple[str, Value]], indent: str) -> list[str]:
@@ -179,7 +180,7 @@ def _fields(fields: Sequence[FieldChange]) -> list[dict[str, Any]]:
 def _rule_dict(r: RuleChange) -> dict[str, Any]:
     return {"rule": r.rule, "rule_type": r.rule_type, "action": r.action, "fields": _fields(r.fields),
             "attributes": {name: _json_value(value) for name, value in r.attributes},
-            "entries": list(r.entries), "features": list(r.features)}
+            "entries": list(r.entries), "features": list(r.features), "breadth": r.breadth}
 
 
 def outcome_to_dict(o: Outcome) -> dict[str, Any]:
