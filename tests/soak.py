@@ -36,7 +36,7 @@ from reconciler.plan import Outcome
 from tests.emulator import Emulator
 from tests.engine_support import RG, SUB, compiled, seed_policy, write_config
 
-TYPED = frozenset({"in_sync", "drift", "applied", "error"})
+TYPED = frozenset({"in_sync", "drift", "applied", "partial", "error"})
 SOAK_AZURE = {"polling_interval": 1, "retry_total": 2, "retry_backoff_max": 0.5, "write_backoff_initial": 0.1,
               "write_backoff_max": 1.0, "settle_poll": 0.2, "write_timeout": 90, "write_attempts": 8}
 
