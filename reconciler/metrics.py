@@ -109,7 +109,7 @@ class Metrics:
         for metric in (self.drift, self.drift_changes, self.drift_detected, self.retries, self.last_success,
                        self.last_pass, self.failures):
             _remove(metric, target)
-        for metric, values in ((self.passes, ("in_sync", "drift", "applied", "error")),
+        for metric, values in ((self.passes, ("in_sync", "drift", "applied", "partial", "error")),
                                (self.writes, ("rule_collection_group", "route"))):
             for value in values:
                 _remove(metric, target, value)
