@@ -264,3 +264,18 @@ def test_write_timeout_bounds_an_operation_that_never_ends(emu: Emulator, tmp_pa
     assert "write_timeout" in done.stdout
     assert "Traceback" not in done.stderr
     assert len(group_puts(emu, policy)) == 1
+
+
+def test_an_operation_url_on_another_origin_is_refused_unsent(emu: Emulator, tmp_path: Path) -> None:
+    from reconciler.azure.write import AzureWriter
+    from reconciler.errors import AzureError
+    from reconciler.execute import WriteOperation
+
+    policy = unique("fwpol")
+    seed_policy(emu, policy)
+    target, _ = compiled(write_config(tmp_path, emu, policy))
+    writer = AzureWriter(target, clients=None)  # type: ignore[arg-type]  # any request would crash
+    for url in ("https://evil.example/operations/1", emu.base_url.replace("https://", "http://") + "/op",
+                emu.base_url.rsplit(":", 1)[0] + ":1/operations/1"):
+        with pytest.raises(AzureError, match="origin"):
+            writer.poll_group_put(WriteOperation("PUT rule collection group g", 201, url))
