@@ -279,3 +279,19 @@ def test_an_operation_url_on_another_origin_is_refused_unsent(emu: Emulator, tmp
                 emu.base_url.rsplit(":", 1)[0] + ":1/operations/1"):
         with pytest.raises(AzureError, match="origin"):
             writer.poll_group_put(WriteOperation("PUT rule collection group g", 201, url))
+
+
+def test_route_writes_are_sent_once_and_their_polls_retried(emu: Emulator, tmp_path: Path) -> None:
+    """Route PUTs/DELETEs of 1 s operations with resets and 503s on their polls: each route is written once,
+    no 409 (a route PUT re-sent while our own route-table operation runs would get one)."""
+    policy, table = unique("fwpol"), unique("rt")
+    seed_policy(emu, policy, route_table=table)
+    path = write_config(tmp_path, emu, policy, features=["compute", "inbound_udr"], route_table=table)
+    emu.inject("reset", count=3, method="GET", path_contains="/operations/")
+    emu.inject("503", count=2, method="GET", path_contains="/operations/")
+    out = run(path)
+    assert out.status == "applied", out.error
+    route_writes = [r for r in emu.requests() if r.method in ("PUT", "DELETE") and "/routes/" in r.path]
+    assert route_writes and out.routes_written == len(route_writes)
+    assert all(r.status in (200, 201) for r in route_writes), [r.status for r in route_writes]
+    assert [r.status for r in op_polls(emu)].count(0) == 3
