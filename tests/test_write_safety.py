@@ -287,6 +287,13 @@ def test_route_writes_are_sent_once_and_their_polls_retried(emu: Emulator, tmp_p
     policy, table = unique("fwpol"), unique("rt")
     seed_policy(emu, policy, route_table=table)
     path = write_config(tmp_path, emu, policy, features=["compute", "inbound_udr"], route_table=table)
+    assert run(path).status == "applied"
+    rt = emu.get_route_table(SUB, "rg-spoke", table)
+    assert rt is not None
+    ours = [r["name"] for r in rt["properties"]["routes"] if r["name"].startswith("amlfw-")]
+    for name in ours[:2]:
+        emu.delete_route(SUB, "rg-spoke", table, name)  # route drift only: every operation polled is a route's
+    emu.clear_requests()
     emu.inject("reset", count=3, method="GET", path_contains="/operations/")
     emu.inject("503", count=2, method="GET", path_contains="/operations/")
     out = run(path)
