@@ -13,8 +13,9 @@ The group write (`_apply_group`) is built so that nothing foreign is lost and no
 - An unclear outcome (the operation ended Failed, the poll or the response was lost, 409/429 busy) waits until
   the policy and the group are no longer Updating, then re-observes and re-plans.
 - After the operation succeeded the group is read back: the write is `applied` only if every foreign
-  collection is the same JSON value as before and ours are as planned. A foreign collection changed or gone
-  is a `LostUpdateError`; other differences (someone wrote after us) re-observe and re-plan.
+  collection is the same JSON value as before and ours are as planned. A foreign collection that our own
+  PUT changed (what is there is what we sent, and it differs from what was there) is a `LostUpdateError`;
+  other differences (someone wrote after us) re-observe and re-plan.
 - With an HA lease, `fence()` is checked before every PUT attempt: a lost lease (or a stopping daemon) stops
   the write path; the poll of an operation Azure already accepted continues to its end (within write_timeout).
 - `write_timeout` (`RetrySettings.total_seconds`) bounds the whole write, lock wait, polls and waits included.
@@ -37,7 +38,7 @@ from typing import Any, Protocol, TypeVar
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 
-from reconciler.arm import group_from_arm, group_to_arm, route_to_arm
+from reconciler.arm import collection_from_arm, group_from_arm, group_to_arm, route_to_arm
 from reconciler.config import ResourceRef
 from reconciler.errors import (
     AmlfwError,
@@ -354,16 +355,25 @@ def _foreign(raw: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def verify_write(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None,
-                 planned: RuleCollectionGroup) -> tuple[list[str], list[str]]:
-    """Compare the group read before our PUT, read back after it, and our plan: (lost, other differences).
+                 planned: RuleCollectionGroup, sent: Mapping[str, Any] | None = None) -> tuple[list[str], list[str]]:
+    """Compare the group read before our PUT, read back after it, the body we sent and our plan:
+    (lost, other differences).
 
-    `lost`: a foreign collection that was there before is gone or is no longer the same JSON value (a lost
-    update). `other`: a foreign collection appeared, or our collections or the group priority are not as
-    planned (someone wrote after us)."""
-    fb, fa = _foreign(before), _foreign(after)
-    lost = [f"foreign collection {n!r} is gone" for n in fb if n not in fa]
-    lost += [f"foreign collection {n!r} changed" for n in fb if n in fa and fb[n] != fa[n]]
+    `lost`: a foreign collection is no longer the same JSON value as before, and what is there now is what
+    amlfw sent: our own write did not carry it through byte-identically. `other`: a foreign collection
+    changed into something we did not send, appeared or is gone (our PUT carried it, so someone wrote after
+    us), or our collections or the group priority are not as planned."""
+    fb, fa, fs = _foreign(before), _foreign(after), _foreign(sent)
+    lost: list[str] = []
     other = [f"foreign collection {n!r} appeared" for n in fa if n not in fb]
+    other += [f"foreign collection {n!r} is gone (removed after amlfw's write)" for n in fb if n not in fa]
+    for n in fb:
+        if n in fa and fb[n] != fa[n]:
+            ours_now = n in fs and _same_collection(fs[n], fa[n])
+            if ours_now or sent is None:
+                lost.append(f"foreign collection {n!r} changed (amlfw's write did not carry it through as it was)")
+            else:
+                other.append(f"foreign collection {n!r} changed (edited after amlfw's write)")
     if after is None:
         return lost, [*other, "the group is gone"]
     got = group_from_arm(after)
@@ -376,6 +386,13 @@ def verify_write(before: Mapping[str, Any] | None, after: Mapping[str, Any] | No
             state = "missing" if name not in ours_got else "unplanned" if name not in ours_want else "not as planned"
             other.append(f"collection {name!r} is {state}")
     return lost, other
+
+
+def _same_collection(a: Any, b: Any) -> bool:
+    """The same collection for the model (server defaults and order of set-like lists aside)."""
+    if not isinstance(a, Mapping) or not isinstance(b, Mapping):
+        return bool(a == b)
+    return bool(collection_from_arm(a) == collection_from_arm(b))
 
 
 class _GroupWrite:
@@ -465,10 +482,10 @@ class _GroupWrite:
                 continue
             self.result.group_written = True  # our operation succeeded; the read-back says whether it stuck
             after = self._read()
-            lost, other = verify_write(before.raw, after.raw, current.body)
+            lost, other = verify_write(before.raw, after.raw, current.body, body)
             if lost:
                 raise LostUpdateError(f"rule collection group {current.group_name}: after amlfw's write "
-                                      f"{'; '.join(lost)} (by this write or by another writer); check the group")
+                                      f"{'; '.join(lost)}; check the group")
             if other:
                 replans += 1
                 self.log.warning("rcg.readback_differs", differences=other)

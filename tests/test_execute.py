@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.arm import group_from_arm, group_to_arm
+from reconciler.arm import collection_from_arm, group_from_arm, group_to_arm
 from reconciler.config import ResourceRef
 from reconciler.errors import (
     AuthError,
@@ -288,15 +288,38 @@ def test_failed_polls_resume_the_same_operation_without_a_second_put() -> None:
     assert sleeps[:4] == [1.0, 0.0, 3.0, 2.0]  # Retry-After of the PUT, backoff, the 503's Retry-After, the poll's
 
 
-def test_a_foreign_collection_gone_after_the_write_is_a_lost_update() -> None:
-    foreign = {"ruleCollectionType": "FirewallPolicyFilterRuleCollection", "name": "theirs", "priority": 200,
-               "action": {"type": "Allow"}, "rules": []}
+FOREIGN_RAW = {"ruleCollectionType": "FirewallPolicyFilterRuleCollection", "name": "theirs", "priority": 200,
+               "action": {"type": "Allow"},
+               "rules": [{"ruleType": "NetworkRule", "name": "r", "ipProtocols": ["TCP"],
+                          "destinationAddresses": ["10.0.0.1"], "destinationPorts": ["443", "80"]}]}
+
+
+def plan_with_theirs() -> TargetPlan:
+    body = replace(GROUP, rule_collections=(*GROUP.rule_collections, collection_from_arm(FOREIGN_RAW)))
+    return a_plan(body=body)
+
+
+def test_a_foreign_collection_our_write_did_not_carry_through_as_it_was_is_a_lost_update() -> None:
     before = group_to_arm(GROUP)
-    before["properties"]["ruleCollections"].append(foreign)
+    before["properties"]["ruleCollections"].append(FOREIGN_RAW)
+    the_plan = plan_with_theirs()
+    assert the_plan.body is not None
     reader = FakeReader(["e1"], raw=before)
-    reader.after = [group_to_arm(GROUP)]  # read-back: theirs is gone
-    with pytest.raises(LostUpdateError, match="'theirs' is gone"):
-        apply_plan(a_plan(), reader=reader, writer=FakeWriter(), replan=same_plan, route_table=None, settings=FAST)
+    reader.after = [group_to_arm(the_plan.body)]  # read-back: what we sent (ports re-ordered by the model)
+    with pytest.raises(LostUpdateError, match="'theirs' changed"):
+        apply_plan(the_plan, reader=reader, writer=FakeWriter(), replan=lambda live: the_plan, route_table=None,
+                   settings=FAST)
+
+
+def test_a_foreign_collection_edited_or_removed_after_our_write_replans_instead() -> None:
+    before = group_to_arm(GROUP)
+    before["properties"]["ruleCollections"].append(FOREIGN_RAW)
+    reader = FakeReader(["e1", "e2"], raw=before)
+    reader.after = [group_to_arm(GROUP), group_to_arm(GROUP)]  # read-back: theirs is gone; re-read: same
+    writer = FakeWriter()
+    res = apply_plan(plan_with_theirs(), reader=reader, writer=writer, route_table=None, settings=FAST,
+                     replan=lambda live: a_plan(group_action="none", body=None, observed_etag="e2"))
+    assert res.group_written and res.replanned and len(writer.puts) == 1
 
 
 def test_a_lost_lease_stops_before_the_put() -> None:

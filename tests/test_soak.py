@@ -12,10 +12,7 @@ from tests.soak import parse_args, soak
 def test_short_soak(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     for name in ("AMLFW_LOCK_DIR", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "IDENTITY_ENDPOINT", "IDENTITY_HEADER",
                  "AMLFW_ARM_ENDPOINT"):
-        monkeypatch.delenv(name, raising=False)  # soak() sets them; monkeypatch restores them afterwards
-    for name in ("AMLFW_LOCK_DIR", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "IDENTITY_ENDPOINT", "IDENTITY_HEADER",
-                 "AMLFW_ARM_ENDPOINT"):
-        monkeypatch.setenv(name, "")
+        monkeypatch.setenv(name, "")  # soak() overwrites them in os.environ; monkeypatch restores them after
     figures, ok = soak(parse_args(["--passes", "3", "--policies", "2", "--op-min", "0.3", "--op-max", "1.0",
                                    "--seed", "3"]))
     report = capsys.readouterr().out

@@ -264,3 +264,41 @@ def test_write_timeout_bounds_an_operation_that_never_ends(emu: Emulator, tmp_pa
     assert "write_timeout" in done.stdout
     assert "Traceback" not in done.stderr
     assert len(group_puts(emu, policy)) == 1
+
+
+def test_an_operation_url_on_another_origin_is_refused_unsent(emu: Emulator, tmp_path: Path) -> None:
+    from reconciler.azure.write import AzureWriter
+    from reconciler.errors import AzureError
+    from reconciler.execute import WriteOperation
+
+    policy = unique("fwpol")
+    seed_policy(emu, policy)
+    target, _ = compiled(write_config(tmp_path, emu, policy))
+    writer = AzureWriter(target, clients=None)  # type: ignore[arg-type]  # any request would crash
+    for url in ("https://evil.example/operations/1", emu.base_url.replace("https://", "http://") + "/op",
+                emu.base_url.rsplit(":", 1)[0] + ":1/operations/1"):
+        with pytest.raises(AzureError, match="origin"):
+            writer.poll_group_put(WriteOperation("PUT rule collection group g", 201, url))
+
+
+def test_route_writes_are_sent_once_and_their_polls_retried(emu: Emulator, tmp_path: Path) -> None:
+    """Route PUTs/DELETEs of 1 s operations with resets and 503s on their polls: each route is written once,
+    no 409 (a route PUT re-sent while our own route-table operation runs would get one)."""
+    policy, table = unique("fwpol"), unique("rt")
+    seed_policy(emu, policy, route_table=table)
+    path = write_config(tmp_path, emu, policy, features=["compute", "inbound_udr"], route_table=table)
+    assert run(path).status == "applied"
+    rt = emu.get_route_table(SUB, "rg-spoke", table)
+    assert rt is not None
+    ours = [r["name"] for r in rt["properties"]["routes"] if r["name"].startswith("amlfw-")]
+    for name in ours[:2]:
+        emu.delete_route(SUB, "rg-spoke", table, name)  # route drift only: every operation polled is a route's
+    emu.clear_requests()
+    emu.inject("reset", count=3, method="GET", path_contains="/operations/")
+    emu.inject("503", count=2, method="GET", path_contains="/operations/")
+    out = run(path)
+    assert out.status == "applied", out.error
+    route_writes = [r for r in emu.requests() if r.method in ("PUT", "DELETE") and "/routes/" in r.path]
+    assert route_writes and out.routes_written == len(route_writes)
+    assert all(r.status in (200, 201) for r in route_writes), [r.status for r in route_writes]
+    assert [r.status for r in op_polls(emu)].count(0) == 3

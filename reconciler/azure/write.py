@@ -9,13 +9,14 @@ A group write is split in two so that the caller can treat them differently (rec
   Retry-After are retried by azure-core); the caller polls again on its own when that fails too. Polling
   never re-sends the PUT. A status URL on another origin than the ARM endpoint is refused, unsent.
 
-Routes still use the SDK's pollers with retries off for the PUT and its polls.
+Route writes are sent the same way (once, `polling=False`) and polled here, failed polls polled again.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import time
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from azure.core.pipeline import PipelineResponse
@@ -25,8 +26,17 @@ from azure.mgmt.network import models
 from reconciler.azure.clients import ArmClients, endpoint_and_scope
 from reconciler.azure.errors import translated
 from reconciler.config import ResourceRef, Target
-from reconciler.errors import AzureError, BadResponseError, ForeignUrlError, OperationFailedError
+from reconciler.errors import (
+    AzureError,
+    BadResponseError,
+    ForeignUrlError,
+    OperationFailedError,
+    TransientAzureError,
+    WriteTimeoutError,
+)
 from reconciler.execute import PollResult, WriteOperation
+
+POLL_FAILURES = 20  # consecutive failed polls of a route operation before its outcome counts as unknown
 
 
 def _delay(headers: Any) -> float | None:
@@ -128,10 +138,56 @@ class AzureWriter:
         return PollResult("InProgress", delay)
 
     def put_route(self, table: ResourceRef, body: dict[str, Any]) -> None:
-        with translated(f"PUT route {body['name']}"):
-            self.clients.network.routes.begin_create_or_update(
-                table.resource_group, table.name, str(body["name"]), models.Route(body), retry_total=0).result()
+        action = f"PUT route {body['name']}"
+        with translated(action):
+            poller = self.clients.network.routes.begin_create_or_update(
+                table.resource_group, table.name, str(body["name"]), models.Route(body), retry_total=0,
+                polling=False, cls=_keep)
+            response = poller.result().http_response
+        self._await(self._operation(action, response))
 
     def delete_route(self, table: ResourceRef, name: str) -> None:
-        with translated(f"DELETE route {name}"):
-            self.clients.network.routes.begin_delete(table.resource_group, table.name, name, retry_total=0).result()
+        action = f"DELETE route {name}"
+        with translated(action):
+            poller = self.clients.network.routes.begin_delete(
+                table.resource_group, table.name, name, retry_total=0, polling=False, cls=_keep)
+            response = cast(Any, poller.result()).http_response
+        self._await(self._operation(action, response))
+
+    def _operation(self, action: str, response: Any) -> WriteOperation:
+        url = response.headers.get("Azure-AsyncOperation") or response.headers.get("Location")
+        if url:
+            self._check_origin(str(url), action)
+        return WriteOperation(action=action, status=int(response.status_code), url=str(url) if url else None,
+                              retry_after=_delay(response.headers), done=not url,
+                              request_id=response.headers.get("x-ms-request-id"))
+
+    def _await(self, operation: WriteOperation) -> None:
+        """Poll a route operation to its end: failed polls are polled again (never re-sent), within
+        write_timeout. (Group writes are polled by reconciler.execute, which also checks the lease.)"""
+        if operation.done:
+            return
+        deadline = time.monotonic() + self.target.azure.write_timeout
+        delay, failures = operation.retry_after, 0
+        while True:
+            wait = delay if delay is not None else self.target.azure.polling_interval
+            if time.monotonic() + wait > deadline:
+                raise WriteTimeoutError(f"{operation.action}: polling its operation ran past write_timeout")
+            time.sleep(wait)
+            try:
+                polled = self.poll_group_put(operation)
+            except OperationFailedError:
+                raise
+            except TransientAzureError as exc:
+                failures += 1
+                if failures > POLL_FAILURES:
+                    raise TransientAzureError(f"{operation.action}: lost track of the operation: {exc}") from exc
+                delay = max(float(exc.retry_after or 0.0), min(30.0, 0.5 * 2 ** failures))
+                continue
+            if polled.status.lower() == "succeeded":
+                return
+            delay, failures = polled.retry_after, 0
+
+
+def _keep(pipeline_response: PipelineResponse[Any, Any], _deserialized: Any, _headers: Any) -> Any:
+    return pipeline_response
