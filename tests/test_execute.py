@@ -3,6 +3,7 @@ polls retried on their own, read-back verification, fencing and write_timeout.""
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from dataclasses import replace
@@ -302,10 +303,14 @@ def plan_with_theirs() -> TargetPlan:
 def test_a_foreign_collection_our_write_did_not_carry_through_as_it_was_is_a_lost_update() -> None:
     before = group_to_arm(GROUP)
     before["properties"]["ruleCollections"].append(FOREIGN_RAW)
-    the_plan = plan_with_theirs()
+    # a body that does not carry theirs through as read (foreign content is kept as raw JSON, so this stands
+    # for any bug that would change it): the ports re-ordered
+    changed = copy.deepcopy(FOREIGN_RAW)
+    changed["rules"][0]["destinationPorts"] = ["80", "443"]
+    the_plan = a_plan(body=replace(GROUP, rule_collections=(*GROUP.rule_collections, collection_from_arm(changed))))
     assert the_plan.body is not None
     reader = FakeReader(["e1"], raw=before)
-    reader.after = [group_to_arm(the_plan.body)]  # read-back: what we sent (ports re-ordered by the model)
+    reader.after = [group_to_arm(the_plan.body)]  # read-back: what we sent
     with pytest.raises(LostUpdateError, match="'theirs' changed"):
         apply_plan(the_plan, reader=reader, writer=FakeWriter(), replan=lambda live: the_plan, route_table=None,
                    settings=FAST)
