@@ -436,7 +436,7 @@ def run_apply(args: argparse.Namespace) -> int:
         missing = [t.name for t, _ in pairs if saved.target(t.name) is None]
         if missing:
             raise StalePlanError(f"{args.planfile}: target {missing[0]} is not in the plan; nothing was written")
-        if any(saved.target(t.name).status == "error" for t, _ in pairs):  # type: ignore[union-attr]
+        if any(st is not None and st.status == "error" for st in (saved.target(t.name) for t, _ in pairs)):
             raise StalePlanError(f"{args.planfile}: the plan has targets in error; fix them and plan again; "
                                  "nothing was written")
     else:
@@ -451,7 +451,7 @@ def run_apply(args: argparse.Namespace) -> int:
             print("Apply cancelled; nothing was written.", file=sys.stderr)
             return 1
         saved = parse_plan(json.dumps(_plan_doc(args, pairs, preview)), "<the plan shown>")
-    expect = {t.name: saved_t for t in saved.targets if (saved_t := t).has_changes}
+    expect = {t.name: t for t in saved.targets if t.has_changes}
     todo = [(t, d) for t, d in pairs if t.name in expect]
     # first check every target against the plan, so that a stale one stops the apply before anything is written
     checks = reconcile_all(todo, dry_run=True, max_workers=args.max_workers or 4, expect=expect)
