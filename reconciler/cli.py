@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     dm = sub.add_parser("daemon", help="the long-running service: every target on an interval, health and metrics")
     _config_arg(dm)
     dm.add_argument("--dry-run", action="store_true", help="report drift only; never writes")
-    _daemon_args(dm)
+    _daemon_args(dm, max_workers=True)
     dm.set_defaults(func=cmd_daemon, once=False, format="text", color="never")
 
     rc = sub.add_parser("reconcile", help="one pass with --once (--dry-run: drift report, exit 0/2/1); without "
@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--dry-run", action="store_true",
                     help="report drift only; never writes (exit 0 in sync, 2 drift, 1 error)")
     _report_args(rc, legacy=True)
-    _daemon_args(rc)
+    _daemon_args(rc, max_workers=False)
     rc.set_defaults(func=cmd_reconcile)
     return p
 
@@ -189,10 +189,10 @@ def _report_args(parser: argparse.ArgumentParser, *, legacy: bool = False) -> No
     _target_arg(parser)
 
 
-def _daemon_args(parser: argparse.ArgumentParser) -> None:
+def _daemon_args(parser: argparse.ArgumentParser, *, max_workers: bool) -> None:
     parser.add_argument("--interval", type=float, metavar="SECONDS", help="daemon: seconds between passes")
     parser.add_argument("--listen", metavar="HOST:PORT", help="daemon: health and metrics address")
-    if not any(a.dest == "max_workers" for a in parser._actions):
+    if max_workers:  # `reconcile` has it already, from the report flags
         parser.add_argument("--max-workers", type=int, metavar="N", help="daemon: targets reconciled at once")
 
 

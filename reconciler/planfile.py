@@ -58,6 +58,11 @@ class SavedPlan:
         return next((t for t in self.targets if t.name == name), None)
 
 
+def put_body(p: TargetPlan) -> dict[str, Any] | None:
+    """The complete group PUT body the plan writes, or None when it leaves the group alone."""
+    return group_to_arm(p.body) if p.body is not None and p.group_action != "none" else None
+
+
 def _route_doc(route: Route) -> dict[str, Any]:
     return {"name": route.name, **route_to_arm(route)}
 
@@ -83,7 +88,7 @@ def saved_target(o: Outcome, observed_routes: Sequence[Route]) -> dict[str, Any]
         "policy_id": p.policy_id,
         "catalogue_version": p.catalogue_version,
         "group": {"name": p.group_name, "action": p.group_action, "observed_etag": p.observed_etag,
-                  "body": group_to_arm(p.body) if p.body is not None and p.group_action != "none" else None},
+                  "body": put_body(p)},
         "routes": route_changes(p),
         "observed_routes": [_route_doc(r) for r in sorted(observed_routes, key=lambda r: r.name.lower())],
     })
@@ -187,8 +192,7 @@ def stale_reason(saved: SavedTarget, live: TargetPlan, live_routes: Sequence[Rou
         seen = "it did not exist" if saved.observed_etag is None else f"etag {saved.observed_etag}"
         now = "it is gone" if live.observed_etag is None else f"etag {live.observed_etag}"
         return f"stale plan: group {group} changed since the plan was made ({seen} then, {now} now)"
-    body = group_to_arm(live.body) if live.body is not None and live.group_action != "none" else None
-    if body != saved.body:
+    if put_body(live) != saved.body:
         return f"stale plan: the body amlfw would write to group {group} is no longer the one in the plan"
     observed = [_route_doc(r) for r in sorted(live_routes, key=lambda r: r.name.lower())]
     if observed != list(saved.observed_routes) or route_changes(live) != list(saved.routes):

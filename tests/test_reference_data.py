@@ -1,7 +1,7 @@
 """The vendored reference data (`reference/`): complete, unchanged, documented, refreshable, and the only source.
 
-Nothing in the repository may read `../shared` (the layout of our own workspace, absent from a clone) or need an
-environment variable to find its data.
+Nothing in the repository may reach outside it (a sibling folder exists only in our own working layout, never in
+a clone) or need an environment variable to find its data.
 """
 
 from __future__ import annotations
@@ -63,23 +63,48 @@ def test_the_one_loader_defaults_to_the_vendored_copy(monkeypatch: pytest.Monkey
     assert "ms.date: 11/30/2021" in ReferenceData.at().seed_text()
 
 
-def test_nothing_reads_the_workspace_layout() -> None:
-    """No code, test, Makefile or CI script looks beside the repository or for the old variable."""
+def _tracked_files() -> list[Path]:
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=False)
     if tracked.returncode != 0:  # an exported tree without .git: walk it
-        files = [p for p in REPO.rglob("*") if p.is_file() and ".venv" not in p.parts and ".git" not in p.parts]
-    else:
-        files = [REPO / name for name in tracked.stdout.splitlines()]
-    pattern = re.compile(r"\.\./shared|AMLFW_SHARED_DIR|parent\s*/\s*[\"']shared[\"']|parents\[2\]\s*/\s*[\"']shared")
+        return [p for p in REPO.rglob("*") if p.is_file() and ".venv" not in p.parts and ".git" not in p.parts]
+    return [REPO / name for name in tracked.stdout.splitlines()]
+
+
+ABOVE_THE_ROOT = re.compile(r"\b(?:REPO|REPO_ROOT|ROOT)\.parent\b")  # the root's parent: outside the clone
+PARENTS = re.compile(r"Path\(__file__\)\.resolve\(\)\.parents\[(\d+)\]")
+SIBLING_PATH = re.compile(r"""["']\.\./[A-Za-z]|(?<![\w.$)/])\.\./[A-Za-z]""")  # a relative path into a sibling
+
+
+def test_nothing_reaches_outside_the_repository() -> None:
+    """No code, test, Makefile or CI script looks beside the repository: no path above its root, whether the
+    root's `.parent`, a `Path(__file__).parents[k]` that climbs past the root, or (in shell, Makefile and TOML)
+    a `../name` path. `.ci/run` proves the same at run time, in a clone with nothing beside it."""
     offenders = []
-    for path in files:
-        if path.suffix not in {".py", ".toml", ".cfg", ".sh", ""} and path.name not in {"Makefile", "run"}:
+    for path in _tracked_files():
+        is_code = path.suffix in {".py", ".toml", ".cfg", ".sh"} or path.name in {"Makefile", "run"}
+        if not is_code or not path.is_file() or path == Path(__file__).resolve():
             continue
-        if path == Path(__file__).resolve() or not path.is_file():
-            continue
+        rel = path.relative_to(REPO)
         text = path.read_text(encoding="utf-8", errors="replace")
-        offenders += [f"{path.relative_to(REPO)}: {m.group(0)}" for m in pattern.finditer(text)]
+        offenders += [f"{rel}: {m.group(0)}" for m in ABOVE_THE_ROOT.finditer(text)]
+        if path.suffix != ".py":  # in Python, "../x" strings are bad inputs under test; paths are Path objects
+            offenders += [f"{rel}: {m.group(0)}" for m in SIBLING_PATH.finditer(text)]
+        root_index = len(rel.parts) - 1  # parents[root_index] of this file is the repository root
+        offenders += [f"{rel}: {m.group(0)} climbs above the root" for m in PARENTS.finditer(text)
+                      if int(m.group(1)) > root_index]
     assert offenders == []
+
+
+def test_the_outside_check_sees_each_form(tmp_path: Path) -> None:
+    """The patterns above are not vacuous: each form of reaching outside is caught, the legitimate ones are not."""
+    assert ABOVE_THE_ROOT.search("base = REPO_ROOT.parent / 'data'")
+    assert SIBLING_PATH.search("open('../data/x.json')")
+    assert SIBLING_PATH.search("cat ../data/x.json")
+    assert not SIBLING_PATH.search("/resourceGroups/../providers/x")  # an id under test, not a path we read
+    assert not SIBLING_PATH.search('cd "$(dirname "$0")/.."')
+    (match,) = PARENTS.finditer("Path(__file__).resolve().parents[2]")
+    assert int(match.group(1)) > len(Path("tests/x.py").parts) - 1
+    assert not int(match.group(1)) > len(Path("tests/emulator/x.py").parts) - 1
 
 
 def test_refresh_copies_listed_files_and_rewrites_the_manifest(tmp_path: Path) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import time
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 from azure.core.pipeline import PipelineResponse
 from azure.core.rest import HttpRequest
@@ -25,7 +24,7 @@ from azure.mgmt.network import models
 
 from reconciler.azure.clients import ArmClients, endpoint_and_scope
 from reconciler.azure.errors import translated
-from reconciler.config import ResourceRef, Target
+from reconciler.config import ResourceRef, Target, url_origin
 from reconciler.errors import (
     AzureError,
     BadResponseError,
@@ -48,12 +47,6 @@ def _delay(headers: Any) -> float | None:
             except ValueError:
                 continue
     return None
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    default_port = 443 if parts.scheme.lower() == "https" else None
-    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default_port
 
 
 class AzureWriter:
@@ -102,7 +95,7 @@ class AzureWriter:
                               request_id=response.headers.get("x-ms-request-id"))
 
     def _check_origin(self, url: str, action: str) -> None:
-        if _origin(url) != _origin(self.base_url):
+        if url_origin(url) is None or url_origin(url) != url_origin(self.base_url):
             raise ForeignUrlError(f"{action}: the operation status URL is off the Resource Manager origin "
                                   f"{self.base_url} (not requested, no token sent)", url=url)
 

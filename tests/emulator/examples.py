@@ -1,6 +1,6 @@
 """The official examples as seed data, with their known defects repaired (never copied into emulator logic).
 
-Known defects (shared/reference/azure-rest-api-specs/2026-03-01/README.md): RCG PUT ``201`` bodies carry the
+Known defects (reference/azure-rest-api-specs/2026-03-01/README.md): RCG PUT ``201`` bodies carry the
 policy's name and id; etags use two formats; the IpGroups examples write IP-group ids with the segments in
 the wrong order (``/providers/Microsoft.Network/resourceGroups/rg1/ipGroups/x``); one RCG id uses
 ``/ruleGroups/``; the ServiceTagsList ``nextLink`` names api-version 2020-06-01.

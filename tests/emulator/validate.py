@@ -11,7 +11,7 @@ definitions quoted in the ``virtualNetwork.json`` excerpt, turned into Draft 7 J
   themselves send values outside them (``FirewallPolicyPut.json`` sends IDPS profile ``Balanced``, which is
   not in ``FirewallPolicyIntrusionDetectionProfileType``).
 
-Service-rule layer: the rules in shared/research/azure-firewall-facts.md sections 1-5. Where the fact sheet
+Service-rule layer: the rules in docs/research/azure-firewall-facts.md sections 1-5. Where the fact sheet
 quotes Azure's error text, the emulator uses it; where it does not, the code is an assumption and marked so
 in README.md.
 """
