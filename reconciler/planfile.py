@@ -112,7 +112,7 @@ def plan_document(outcomes: Sequence[Outcome], observed_routes: Mapping[str, Seq
 
 def _need(doc: Mapping[str, Any], key: str, kind: type | tuple[type, ...], path: str, where: str) -> Any:
     value = doc.get(key) if isinstance(doc, Mapping) else None
-    if not isinstance(value, kind) or (kind is dict and not isinstance(value, Mapping)):
+    if not isinstance(value, kind):
         raise UserError(path, f"{where}{key}", "missing or malformed: not a plan file written by `amlfw plan --out`")
     return value
 
